@@ -1,0 +1,220 @@
+/*
+ * sendmail-shim launcher: the only privileged code of the project.
+ *
+ * Installed setuid root as /usr/sbin/sendmail (through alternatives). While privileged it parses nothing
+ * from the caller, reads no file and makes no NSS lookup: everything it needs is compiled in. It repairs
+ * what a caller could have set up to sabotage the shim (limits, fds, environment, cwd, umask), drops to
+ * the dedicated user for good and execs the Python shim. See docs/design.md and docs/threat-model.md.
+ *
+ * Exit status 71 (EX_OSERR): the launcher failed and the message was NOT accepted. It never uses 75: in
+ * this project 75 promises that the message was kept in the fallback, and the launcher never reads it.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SHIM_PYTHON
+#define SHIM_PYTHON "/usr/bin/python3"
+#endif
+#ifndef SHIM_ENTRY
+#define SHIM_ENTRY "/usr/local/lib/sendmail-shim/sendmail_shim/__main__.py"
+#endif
+#if !defined(SHIM_UID) || !defined(SHIM_GID)
+#error "SHIM_UID and SHIM_GID (numeric ids of the dedicated user) must be given at compile time"
+#endif
+#if SHIM_UID == 0 || SHIM_GID == 0
+#error "the shim must never run as root: SHIM_UID and SHIM_GID must not be 0"
+#endif
+
+#define EX_OSERR 71
+
+static _Noreturn void die(const char *what)
+{
+	/* fd 2 may be /dev/null or a caller's pipe: one line is all we can do; nothing runs on. */
+	fprintf(stderr, "sendmail-shim: launcher: %s: %s; message not accepted\n", what, strerror(errno));
+	exit(EX_OSERR);
+}
+
+/*
+ * A caller can lower any limit, soft and hard, before exec'ing us, to make the shim die half-way through
+ * a write (FSIZE), fail to open its log (NOFILE), be killed (CPU, RTTIME), fail to allocate (AS, DATA,
+ * STACK) or fail its own execve after the uid switch (NPROC is checked against the dedicated user's
+ * process count at execve). Root with CAP_SYS_RESOURCE raises them back. Without it (containers, these
+ * test hosts, the unprivileged path) a lowered hard limit stays: soft is raised to hard, and the shim
+ * itself detects a too small FSIZE and uses its fallback rather than write part of a line.
+ * NOFILE and STACK get fixed sane values rather than infinity: NOFILE cannot exceed fs.nr_open, and an
+ * unlimited stack makes the kernel use the legacy mmap layout for the exec'd interpreter.
+ */
+static const struct {
+	int resource;
+	rlim_t want;
+	const char *name;
+} limits[] = {
+	{RLIMIT_FSIZE, RLIM_INFINITY, "RLIMIT_FSIZE"},
+	{RLIMIT_CPU, RLIM_INFINITY, "RLIMIT_CPU"},
+	{RLIMIT_AS, RLIM_INFINITY, "RLIMIT_AS"},
+	{RLIMIT_DATA, RLIM_INFINITY, "RLIMIT_DATA"},
+	{RLIMIT_NPROC, RLIM_INFINITY, "RLIMIT_NPROC"},
+	{RLIMIT_RTTIME, RLIM_INFINITY, "RLIMIT_RTTIME"},
+	{RLIMIT_NOFILE, 1024, "RLIMIT_NOFILE"},
+	{RLIMIT_STACK, 8UL << 20, "RLIMIT_STACK"},
+	{RLIMIT_CORE, 0, "RLIMIT_CORE"}, /* no core file of a process holding a message */
+};
+
+static void reset_limits(void)
+{
+	for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+		struct rlimit rl = {limits[i].want, limits[i].want};
+
+		if (setrlimit(limits[i].resource, &rl) == 0)
+			continue;
+		if (errno != EPERM || getrlimit(limits[i].resource, &rl) != 0)
+			die(limits[i].name);
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(limits[i].resource, &rl) != 0)
+			die(limits[i].name);
+	}
+}
+
+/*
+ * fds above 2 the caller left open would give the shim (running as the dedicated user) the caller's
+ * resources and keep the caller's pipes alive; closed 0/1/2 would make the shim's first open() land on
+ * stdin/stdout/stderr, so that a message or an error is written into the log or the log is read as input.
+ * max_fd is the caller's hard NOFILE, only used where neither close_range nor /proc is available.
+ */
+static void fix_fds(rlim_t max_fd)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* open() returns the lowest free fd, which is this one since the lower ones are open. */
+		if (open("/dev/null", O_RDWR) != fd)
+			die("cannot open /dev/null for a closed fd 0, 1 or 2");
+	}
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+	if (errno != ENOSYS)
+		die("close_range");
+#endif
+	/* Kernels before 5.9. */
+	DIR *dir = opendir("/proc/self/fd");
+	if (dir != NULL) {
+		struct dirent *de;
+
+		while ((de = readdir(dir)) != NULL) {
+			int fd = atoi(de->d_name);
+
+			if (fd > 2 && fd != dirfd(dir))
+				close(fd);
+		}
+		closedir(dir);
+		return;
+	}
+	for (rlim_t fd = 3; fd < max_fd && fd <= INT_MAX; fd++)
+		close((int)fd);
+}
+
+/* The whole environment is the caller's: only these values reach the shim. */
+static void set_env(uid_t caller_uid, gid_t caller_gid, const char *invoked_as, int privileged)
+{
+	char uid[24], gid[24];
+
+	snprintf(uid, sizeof(uid), "%lu", (unsigned long)caller_uid);
+	snprintf(gid, sizeof(gid), "%lu", (unsigned long)caller_gid);
+	if (clearenv() != 0 || setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1) != 0 ||
+	    setenv("LANG", "C.UTF-8", 1) != 0 || setenv("SENDMAIL_SHIM_CALLER_UID", uid, 1) != 0 ||
+	    setenv("SENDMAIL_SHIM_CALLER_GID", gid, 1) != 0 ||
+	    setenv("SENDMAIL_SHIM_INVOKED_AS", invoked_as, 1) != 0 ||
+	    (!privileged && setenv("SENDMAIL_SHIM_UNPRIVILEGED", "1", 1) != 0))
+		die("cannot build the environment");
+}
+
+static void drop_to_service_user(void)
+{
+	uid_t r, e, s;
+	gid_t rg, eg, sg;
+
+	/* Groups first: once the uid is not 0 any more, the groups cannot be changed. */
+	if (setgroups(0, NULL) != 0)
+		die("setgroups");
+	if (setresgid(SHIM_GID, SHIM_GID, SHIM_GID) != 0)
+		die("setresgid");
+	if (setresuid(SHIM_UID, SHIM_UID, SHIM_UID) != 0)
+		die("setresuid");
+	/* Trust but verify: a partial switch must never reach the interpreter. */
+	if (getresuid(&r, &e, &s) != 0 || r != SHIM_UID || e != SHIM_UID || s != SHIM_UID ||
+	    getresgid(&rg, &eg, &sg) != 0 || rg != SHIM_GID || eg != SHIM_GID || sg != SHIM_GID ||
+	    getgroups(0, NULL) != 0)
+		die("the switch to the dedicated user did not take");
+}
+
+/*
+ * No privilege was granted (NoNewPrivileges, a nosuid mount, a container ignoring the setuid bit): run
+ * the shim as the caller, which keeps the message through its fallback. Real, effective and saved ids are
+ * made equal to the effective ones, so that a caller that had only lowered its euid cannot lend the shim
+ * a way back (an unprivileged process may always set all three to its current effective id).
+ */
+static void settle_as_caller(void)
+{
+	if (setresgid(getegid(), getegid(), getegid()) != 0)
+		die("setresgid");
+	if (setresuid(geteuid(), geteuid(), geteuid()) != 0)
+		die("setresuid");
+}
+
+int main(int argc, char **argv)
+{
+	const uid_t caller_uid = getuid();
+	const gid_t caller_gid = getgid();
+	const int privileged = geteuid() == 0;
+	/* argc is 0 when the caller execs us with an empty argv: then argv[1] would be the environment. */
+	const char *invoked_as = argc > 0 ? argv[0] : "sendmail";
+	const int nargs = argc > 1 ? argc - 1 : 0;
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) != 0)
+		die("getrlimit");
+	reset_limits();
+	fix_fds(nofile.rlim_max);
+	set_env(caller_uid, caller_gid, invoked_as, privileged);
+
+	if (chdir("/") != 0)
+		die("chdir /");
+	umask(027);
+	if (privileged)
+		drop_to_service_user();
+	else
+		settle_as_caller();
+	/* Also on the caller's path: a caller with capabilities but another euid must not lend them on. */
+	if (setuid(0) != -1 || (privileged && setgid(0) != -1)) {
+		errno = EPERM;
+		die("root could be regained");
+	}
+
+	/*
+	 * argv[0] of the interpreter is its own absolute path: CPython derives sys.executable and its prefix
+	 * from it, and a bare "sendmail" would be searched on PATH and find this launcher.
+	 */
+	char **args = calloc((size_t)nargs + 5, sizeof(*args));
+	if (args == NULL)
+		die("out of memory");
+	args[0] = SHIM_PYTHON;
+	args[1] = "-I"; /* ignore PYTHON* variables, user site and the script's directory */
+	args[2] = "-S"; /* no site module: no .pth file runs */
+	args[3] = SHIM_ENTRY;
+	for (int i = 0; i < nargs; i++)
+		args[4 + i] = argv[1 + i];
+	execv(SHIM_PYTHON, args);
+	die("cannot exec " SHIM_PYTHON);
+}
