@@ -1,0 +1,56 @@
+# Entry points. `make test` is what CI runs (.ci/run); `make demo` is the main job.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+export CONTAINERS_CONF := $(CURDIR)/containers/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+# Molecule and testinfra must not wait on a terminal that CI does not have.
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+
+PYTEST := .venv/bin/pytest
+SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+
+.PHONY: test unit lint system molecule images bootstrap demo demo-clean bench clean
+
+## Everything CI runs: set-up, lint, unit, root/system tests, every molecule scenario.
+test: bootstrap images lint
+	$(PYTEST) tests -q
+	scripts/run-molecule.sh $(SCENARIOS)
+
+## Fast: unit tests only, no containers and no root needed.
+unit: bootstrap
+	$(PYTEST) tests -q -m "not root and not container"
+
+## Root and container tests outside molecule (launcher, faults, packer).
+system: bootstrap images
+	$(PYTEST) tests -q -m "root or container"
+
+lint: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/yamllint -s .
+	.venv/bin/ansible-lint
+
+molecule: bootstrap images
+	scripts/run-molecule.sh $(SCENARIOS)
+
+images: bootstrap
+	scripts/build-images.sh
+
+bootstrap:
+	scripts/bootstrap.sh
+
+## Main job: a three-host demo fleet (Debian 11, 12, 13) converged and shown working.
+demo: bootstrap images
+	scripts/demo.sh up
+
+demo-clean:
+	scripts/demo.sh down
+
+bench: bootstrap images
+	scripts/bench.sh
+
+clean: demo-clean
+	rm -rf .venv .cache

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a Debian-family host, as root: Debian packages
+# (only the missing ones) and the pinned Python tools in .venv (only when requirements changed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# podman/runc/debootstrap: the container harness; packer: image tests; gcc/libc6-dev: the launcher;
+# logrotate: rotation fault tests on the host; python3-venv: the tool venv.
+apt_packages=(podman runc debootstrap uidmap packer gcc libc6-dev make logrotate
+  python3-venv python3-yaml openssh-client sshpass util-linux iproute2 procps)
+
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "bootstrap: need root to install: ${missing[*]}" >&2; exit 1; }
+  echo "bootstrap: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: creating .venv from requirements-dev.txt"
+  /usr/bin/python3 -m venv .venv
+  # This machine's pip.conf names local wheel folders that may be absent; pip warns once per package.
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt 2>/tmp/sendmail-shim-pip.log ||
+    { grep -v '^WARNING: Location' /tmp/sendmail-shim-pip.log >&2; exit 1; }
+  .venv/bin/ansible --version >/dev/null
+  echo "$want" >"$stamp"
+fi

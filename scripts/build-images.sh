@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the local base images localhost/sendmail-shim-test/debian:SUITE with debootstrap and
+# `podman import`, only for the suites that are missing. No registry is needed.
+# Usage: scripts/build-images.sh [SUITE...]   (default: bullseye bookworm trixie)
+set -euo pipefail
+
+: "${CONTAINERS_CONF:=$(cd "$(dirname "$0")/.." && pwd)/containers/containers.conf}"
+export CONTAINERS_CONF
+mirror=${SENDMAIL_SHIM_MIRROR:-http://deb.debian.org/debian}
+repo=localhost/sendmail-shim-test/debian
+# What a real minimal server has and what the tests drive: systemd as init, cron and sudo as mail
+# callers, python3 (+ apt bindings) for Ansible, ps/ss for the checks.
+packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,cron,procps,iproute2,ca-certificates
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(bullseye bookworm trixie)
+
+for suite in "${suites[@]}"; do
+  if podman image exists "$repo:$suite"; then
+    echo "image $repo:$suite exists, kept"
+    continue
+  fi
+  start=$SECONDS
+  root=$(mktemp -d "/var/tmp/sendmail-shim-rootfs-$suite.XXXXXX")
+  trap 'rm -rf "$root"' EXIT
+  echo "building $repo:$suite with debootstrap from $mirror"
+  debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 || {
+    tail -n 30 "$root.log" >&2
+    echo "debootstrap of $suite failed; full log in $root.log" >&2
+    exit 1
+  }
+  # A container image needs no machine-id (systemd makes one on boot), no apt lists (they go stale)
+  # and no console gettys.
+  : >"$root/etc/machine-id"
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
+  ln -sf /dev/null "$root/etc/systemd/system/getty@.service"
+  ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
+  printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
+  tar -C "$root" -c . | podman import \
+    --change 'CMD ["/sbin/init"]' --change 'ENV container=podman' --change 'STOPSIGNAL SIGRTMIN+3' \
+    - "$repo:$suite" >/dev/null
+  rm -rf "$root" "$root.log"
+  trap - EXIT
+  echo "built $repo:$suite in $((SECONDS - start)) s"
+done
