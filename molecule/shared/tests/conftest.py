@@ -1,0 +1,100 @@
+"""Helpers shared by every scenario's testinfra checks.
+
+Each scenario describes the host it built through inventory variables (`sst_*`, set in its
+molecule.yml) and the role's own `sendmail_shim_*` variables; the checks read them here instead of
+hard-coding one scenario's expectations.
+"""
+
+import json
+import os
+import time
+import uuid
+
+import pytest
+import testinfra.utils.ansible_runner
+
+LAUNCHER = "/usr/local/sbin/sendmail-shim"
+SHIM_DIR = "/usr/local/lib/sendmail-shim/sendmail_shim"
+CONFIG = "/etc/sendmail-shim.conf"
+LOG_DIR = "/var/log/sendmail-shim"
+LOG = f"{LOG_DIR}/mail.ndjson"
+SERVICE_USER = "sendmail-shim"
+READER_GROUP = "adm"
+TEST_USER = "sstuser"
+TEST_PASSWORD = "sst-password"  # noqa: S105 - the throwaway user made by prepare.yml
+
+
+def host_vars(host):
+    return host.ansible.get_variables()
+
+
+def expected_state(host):
+    return host_vars(host).get("sst_expected_state", "present")
+
+
+@pytest.fixture
+def shim_host(host):
+    """The host, for checks that hold where the role is installed."""
+    if expected_state(host) != "present":
+        pytest.skip("the role was converged with state absent here")
+    if host_vars(host).get("sst_image_build"):
+        pytest.skip("an image-build container has no init; test_image_build.py boots its image")
+    return host
+
+
+@pytest.fixture
+def clean_host(host):
+    """The host, for checks that hold after state absent."""
+    if expected_state(host) != "absent":
+        pytest.skip("the role is installed here")
+    return host
+
+
+def token(label):
+    return f"sst-{label}-{uuid.uuid4().hex[:12]}"
+
+
+def uid_of(host, user):
+    return host.user(user).uid
+
+
+def read_records(host, path=LOG):
+    """Every record of a log file on the host, parsed; a line that is not JSON fails the test."""
+    text = host.check_output(f"cat {path} 2>/dev/null || true")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def wait_for_record(host, needle, timeout=30.0, path=LOG):
+    """The first record whose raw message contains needle, waiting up to timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for record in read_records(host, path):
+            if needle in record.get("message", ""):
+                return record
+        if time.monotonic() > deadline:
+            pytest.fail(f"no record containing {needle!r} in {path} after {timeout:.0f} s")
+        time.sleep(2)
+
+
+def as_user(user, command):
+    """A shell command line that runs command as user, with a login-like environment."""
+    return f"runuser -u {user} -- sh -c {json.dumps(command)}"
+
+
+@pytest.fixture(scope="session")
+def cron_tokens():
+    """Installs a `* * * * *` job for the test user on every present host at once, so that the
+    minute-long wait for cron is paid once per scenario rather than once per host."""
+    runner = testinfra.utils.ansible_runner.AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+    tokens = {}
+    for name in runner.get_hosts("all"):
+        host = runner.get_host(name)
+        if expected_state(host) != "present" or host_vars(host).get("sst_image_build"):
+            continue
+        tokens[name] = token("cron")
+        host.check_output(
+            f"echo '* * * * * echo {tokens[name]}' | crontab -u {TEST_USER} - && systemctl is-active cron"
+        )
+    yield tokens
+    for name in tokens:
+        runner.get_host(name).run(f"crontab -u {TEST_USER} -r")
