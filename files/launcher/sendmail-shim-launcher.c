@@ -90,16 +90,28 @@ static void reset_limits(void)
  * fds above 2 the caller left open would give the shim (running as the dedicated user) the caller's
  * resources and keep the caller's pipes alive; closed 0/1/2 would make the shim's first open() land on
  * stdin/stdout/stderr, so that a message or an error is written into the log or the log is read as input.
+ * A closed 0/1/2 of a setuid program is already reopened by glibc, on /dev/null in the wrong direction on
+ * purpose (stdin write-only): the shim must read its stdin to the end and write its stderr line, so fd 0
+ * must be readable and fds 1 and 2 writable, else they are replaced by /dev/null opened that way.
  * max_fd is the caller's hard NOFILE, only used where neither close_range nor /proc is available.
  */
 static void fix_fds(rlim_t max_fd)
 {
 	for (int fd = 0; fd <= 2; fd++) {
-		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+		const int mode = fd == 0 ? O_RDONLY : O_WRONLY;
+		const int unusable = fd == 0 ? O_WRONLY : O_RDONLY;
+		const int flags = fcntl(fd, F_GETFL);
+
+		if (flags == -1 && errno != EBADF)
+			die("fcntl");
+		if (flags != -1 && (flags & O_ACCMODE) != unusable && !(flags & O_PATH))
 			continue;
-		/* open() returns the lowest free fd, which is this one since the lower ones are open. */
-		if (open("/dev/null", O_RDWR) != fd)
-			die("cannot open /dev/null for a closed fd 0, 1 or 2");
+		/* Lands on fd itself when fd is closed: the lower ones are open by now. */
+		const int null = open("/dev/null", mode | O_NOCTTY);
+		if (null == -1)
+			die("cannot open /dev/null for fd 0, 1 or 2");
+		if (null != fd && (dup2(null, fd) != fd || close(null) != 0))
+			die("dup2");
 	}
 #ifdef SYS_close_range
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)

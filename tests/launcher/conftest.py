@@ -1,0 +1,246 @@
+"""Fixtures for the setuid launcher tests: a test build installed setuid root, temporary users.
+
+Everything here needs root (useradd, chown, the setuid bit). The launcher is compiled twice with the
+repository's Makefile: once around a stand-in entry script that reports what the launcher handed it
+(identity, environment, fds, limits), once around a root-owned copy of the real shim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from launcher_support import LIMITS, PYTHON, User
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCHER_SRC = REPO / "files" / "launcher"
+
+# The stand-in entry: run by the launcher exactly as the shim would be. It reports to a file (its
+# stdout may be closed or /dev/null), then reads stdin to the end so that a test can keep it alive.
+STANDIN = r"""
+import fcntl, json, os, resource, sys
+
+def fd_target(fd):
+    try:
+        return os.readlink("/proc/self/fd/%d" % fd)
+    except FileNotFoundError:
+        return None
+
+fds = {fd: fd_target(fd) for fd in range(256) if fd_target(fd) is not None}
+modes = {fd: fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE for fd in fds}
+report = {
+    "resuid": os.getresuid(),
+    "resgid": os.getresgid(),
+    "groups": os.getgroups(),
+    "env": dict(os.environ),
+    "argv": sys.argv,
+    "executable": sys.executable,
+    "sys_path": sys.path,
+    "fds": fds,
+    "fd_modes": modes,
+    "cwd": os.getcwd(),
+    "umask": os.umask(0o027),
+    "limits": {name: resource.getrlimit(getattr(resource, name)) for name in LIMITS},
+    "modules": sorted(sys.modules),
+}
+with open(os.path.join(REPORT_DIR, "report.json.tmp"), "w") as f:
+    json.dump(report, f)
+os.rename(os.path.join(REPORT_DIR, "report.json.tmp"), os.path.join(REPORT_DIR, "report.json"))
+sys.stdin.buffer.read()
+"""
+
+
+def _suid_capable_dir() -> Path:
+    """A directory everyone can traverse, on a mount without nosuid (/tmp often has it)."""
+    for candidate in ("/var/tmp", "/usr/local/lib", "/opt"):
+        out = subprocess.run(
+            ["findmnt", "-n", "-o", "OPTIONS", "-T", candidate], capture_output=True, text=True
+        )
+        if out.returncode == 0 and "nosuid" not in out.stdout.strip().split(","):
+            return Path(candidate)
+    pytest.skip("no directory on a mount without nosuid to install a setuid test launcher")
+
+
+def _make_user(prefix: str, shell: str) -> User:
+    name = f"{prefix}-{secrets.token_hex(3)}"
+    subprocess.run(
+        ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+         "--shell", shell, name],
+        check=True,
+    )  # fmt: skip
+    pw = pwd.getpwnam(name)
+    return User(name, pw.pw_uid, pw.pw_gid)
+
+
+def _drop_user(user: User) -> None:
+    subprocess.run(["userdel", user.name], check=False, capture_output=True)
+    subprocess.run(["groupdel", user.name], check=False, capture_output=True)
+
+
+def build_launcher(out: Path, svc: User, entry: Path) -> None:
+    subprocess.run(
+        ["make", "-s", "-C", str(LAUNCHER_SRC), f"OUT={out}", f"SHIM_UID={svc.uid}", f"SHIM_GID={svc.gid}",
+         f"SHIM_PYTHON={PYTHON}", f"SHIM_ENTRY={entry}"],
+        check=True,
+    )  # fmt: skip
+    os.chown(out, 0, 0)
+    out.chmod(0o4755)
+
+
+@pytest.fixture(scope="session")
+def root_required():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: installs a setuid launcher and creates temporary users")
+    for tool in ("setpriv", "useradd", "userdel", "findmnt", "make", "cc"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"needs {tool}")
+    if not Path(PYTHON).exists():
+        pytest.skip(f"needs {PYTHON}")
+
+
+@pytest.fixture(scope="session")
+def prefix(root_required):
+    path = Path(tempfile.mkdtemp(prefix="sst-launcher-", dir=_suid_capable_dir()))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture(scope="session")
+def svc(root_required):
+    user = _make_user("sst-svc", "/usr/sbin/nologin")
+    yield user
+    _drop_user(user)
+
+
+@pytest.fixture(scope="session")
+def caller(root_required):
+    user = _make_user("sst-call", "/bin/sh")
+    yield user
+    _drop_user(user)
+
+
+@dataclasses.dataclass(frozen=True)
+class StandIn:
+    launcher: Path
+    report_dir: Path
+
+    def report(self) -> dict:
+        return json.loads((self.report_dir / "report.json").read_text())
+
+    def clear(self) -> None:
+        (self.report_dir / "report.json").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def standin(prefix, svc):
+    report_dir = prefix / "report"
+    report_dir.mkdir()
+    report_dir.chmod(0o1777)  # the entry runs as the dedicated user, or as the caller under no-new-privs
+    entry_dir = prefix / "standin"
+    entry_dir.mkdir(mode=0o755)
+    entry = entry_dir / "entry.py"
+    entry.write_text(f"REPORT_DIR = {str(report_dir)!r}\nLIMITS = {LIMITS!r}\n{STANDIN}")
+    entry.chmod(0o644)
+    bindir = prefix / "bin"
+    bindir.mkdir(mode=0o755)
+    launcher = bindir / "sendmail"
+    build_launcher(launcher, svc, entry)
+    for name in ("mailq", "newaliases"):
+        (bindir / name).symlink_to("sendmail")
+    return StandIn(launcher, report_dir)
+
+
+@pytest.fixture
+def report(standin):
+    standin.clear()
+    return standin
+
+
+@dataclasses.dataclass(frozen=True)
+class Hostile:
+    """What a caller controls: its cwd full of planted modules, and an environment aimed at Python/ld.so."""
+
+    home: Path
+    markers: Path
+    env_args: tuple[str, ...]
+
+    def fired(self) -> list[str]:
+        return sorted(os.listdir(self.markers))
+
+
+PRELOAD = """
+#include <fcntl.h>
+__attribute__((constructor)) static void planted(void)
+{
+    open(MARKERS "/ld_preload", O_CREAT | O_WRONLY, 0666);
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def _hostile_home(prefix, caller):
+    home = prefix / "caller-home"
+    markers = prefix / "markers"
+    home.mkdir(mode=0o755)
+    markers.mkdir()
+    markers.chmod(0o1777)  # whoever runs planted code (root, the dedicated user, the caller) may leave a mark
+    planted = "open({!r}, 'w').close()\n"
+    for module in ("json", "resource", "sitecustomize", "usercustomize", "startup", "sendmail_shim/__init__",
+                   "sendmail_shim/__main__", "sendmail_shim/config"):  # fmt: skip
+        path = home / f"{module}.py"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(planted.format(str(markers / module.replace("/", "."))))
+    src = home / "preload.c"
+    src.write_text(PRELOAD)
+    subprocess.run(
+        [
+            "cc",
+            "-shared",
+            "-fPIC",
+            f"-DMARKERS={json.dumps(str(markers))}",
+            "-o",
+            str(home / "preload.so"),
+            str(src),
+        ],
+        check=True,
+    )
+    (home / "evil.conf").write_text("")
+    for path in [home, *home.rglob("*")]:
+        os.chown(path, caller.uid, caller.gid)
+    env = {
+        "PYTHONPATH": str(home),
+        "PYTHONSTARTUP": str(home / "startup.py"),
+        "PYTHONINSPECT": "1",
+        "PYTHONHOME": "/nonexistent",
+        "PYTHONIOENCODING": "ascii",
+        "PYTHONWARNINGS": "error",
+        "LD_PRELOAD": str(home / "preload.so"),
+        "LD_LIBRARY_PATH": str(home),
+        "GCONV_PATH": str(home),
+        "TZ": "UTC-13",
+        "PATH": str(home),
+        "LANG": "xx_XX.ISO-8859-1",
+        "LC_ALL": "xx_XX.ISO-8859-1",
+        "SENDMAIL_SHIM_CONFIG": str(home / "evil.conf"),
+        "SENDMAIL_SHIM_CALLER_UID": "0",
+        "SENDMAIL_SHIM_CALLER_GID": "0",
+        "SENDMAIL_SHIM_INVOKED_AS": "mailq",
+        "SENDMAIL_SHIM_UNPRIVILEGED": "1",
+    }
+    return Hostile(home, markers, tuple(f"{k}={v}" for k, v in env.items()))
+
+
+@pytest.fixture
+def hostile(_hostile_home):
+    for marker in _hostile_home.markers.iterdir():
+        marker.unlink()
+    return _hostile_home
