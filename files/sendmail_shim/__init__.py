@@ -1,0 +1,1 @@
+"""sendmail-shim: a sendmail that keeps each message as one JSON line in a log."""

@@ -1,0 +1,170 @@
+"""The config file: `key = value` lines and `#` comment lines.
+
+`python3 -m sendmail_shim.config FILE` validates FILE: exit 0, or 78 with one line per problem on stderr.
+"""
+
+import sys
+
+DEFAULT_PATH = "/etc/sendmail-shim.conf"
+ENV_PATH = "SENDMAIL_SHIM_CONFIG"
+_MAX_FILE_BYTES = 1 << 20
+
+FACILITIES = {
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+}
+FACILITIES.update((f"local{n}", 16 + n) for n in range(8))
+
+
+class Config:
+    """Settings with their defaults; a host without a config file runs on these."""
+
+    def __init__(self, path=None):
+        self.path = path
+        self.log_path = "/var/log/sendmail-shim/mail.ndjson"
+        self.log_format = "ecs"
+        self.max_message_bytes = 8 * 1024 * 1024
+        # Filebeat drops lines longer than its message_max_bytes, 10 MiB by default: stay below it.
+        self.max_line_bytes = 10_000_000
+        self.hostname = None
+        self.service_user = "sendmail-shim"
+        self.fallback = "syslog"
+        self.syslog_facility = FACILITIES["mail"]
+        self.syslog_socket = "/dev/log"
+
+
+def _path(value):
+    if not value.startswith("/") or "\0" in value:
+        raise ValueError("expected an absolute path")
+    return value
+
+
+def _choice(*allowed):
+    def check(value):
+        if value not in allowed:
+            raise ValueError("expected " + " or ".join(allowed))
+        return value
+
+    return check
+
+
+def _size(minimum):
+    def check(value):
+        number, scale = value, 1
+        if value[-1:].upper() in ("K", "M", "G"):
+            number, scale = value[:-1], 1 << (10 * (" KMG".index(value[-1].upper())))
+        if not (number.isascii() and number.isdigit()):
+            raise ValueError("expected a number of bytes, optionally with a K, M or G suffix")
+        size = int(number) * scale
+        if size < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return size
+
+    return check
+
+
+def _word(value):
+    if not value or not value.isprintable() or " " in value:
+        raise ValueError("expected one word without spaces")
+    return value
+
+
+def _facility(value):
+    if value not in FACILITIES:
+        raise ValueError("expected one of " + ", ".join(FACILITIES))
+    return FACILITIES[value]
+
+
+_KEYS = {
+    "log_path": _path,
+    "log_format": _choice("ecs", "classic"),
+    "max_message_bytes": _size(0),
+    "max_line_bytes": _size(65536),
+    "hostname": _word,
+    "service_user": _word,
+    "fallback": _choice("syslog", "none"),
+    "syslog_facility": _facility,
+    "syslog_socket": _path,
+}
+
+
+def parse(text, path):
+    """Return (Config, problems). Bad lines are reported and skipped; the good ones still apply."""
+    cfg = Config(path)
+    problems = []
+    seen = set()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{path} line {number}"
+        key, eq, value = line.partition("=")
+        key = key.strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if not eq or not key:
+            problems.append(f"{where}: expected 'key = value', got {line!r}")
+        elif key not in _KEYS:
+            problems.append(f"{where}: unknown key {key!r} (known: {', '.join(_KEYS)})")
+        elif key in seen:
+            problems.append(f"{where}: key {key!r} is set twice")
+        else:
+            seen.add(key)
+            try:
+                setattr(cfg, key, _KEYS[key](value))
+            except ValueError as exc:
+                problems.append(f"{where}: bad value {value!r} for key {key!r}: {exc}")
+    return cfg, problems
+
+
+def load(path, required):
+    """Read `path`; a missing file means all defaults unless `required`."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(_MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        if required:
+            return Config(path), [f"{path}: no such file"]
+        return Config(None), []
+    except OSError as exc:
+        return Config(path), [f"{path}: cannot read: {exc.strerror or exc}"]
+    if len(data) > _MAX_FILE_BYTES:
+        return Config(path), [f"{path}: larger than {_MAX_FILE_BYTES} bytes"]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return Config(path), [f"{path}: not UTF-8 text"]
+    return parse(text, path)
+
+
+def from_environ(environ):
+    """The config the shim runs with: SENDMAIL_SHIM_CONFIG names a file that must exist, else the default."""
+    path = environ.get(ENV_PATH)
+    if path:
+        return load(path, required=True)
+    return load(DEFAULT_PATH, required=False)
+
+
+def main(argv):
+    if len(argv) != 1:
+        sys.stderr.write("usage: python3 -m sendmail_shim.config FILE\n")
+        return 64
+    _, problems = load(argv[0], required=True)
+    for problem in problems:
+        sys.stderr.write(f"sendmail-shim: {problem}\n")
+    return 78 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,74 @@
+"""Who is sending: the calling user (with the launcher's trust rule) and the parent process."""
+
+import os
+import pwd
+
+ENV_UID = "SENDMAIL_SHIM_CALLER_UID"
+ENV_GID = "SENDMAIL_SHIM_CALLER_GID"
+
+
+class Identity:
+    def __init__(self, uid, gid, name, trusted_launcher):
+        self.uid = uid
+        self.gid = gid
+        # None when the uid has no passwd entry.
+        self.name = name
+        self.trusted_launcher = trusted_launcher
+
+
+def _decimal(value):
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+def _service_uid(service_user):
+    try:
+        return pwd.getpwnam(service_user).pw_uid
+    except (KeyError, UnicodeError, ValueError):
+        return None
+
+
+def caller(service_user, environ):
+    """The real calling user.
+
+    The launcher's SENDMAIL_SHIM_CALLER_UID/_GID are believed only when this process's real uid is the
+    service user's: only root can start a process as that user with an environment of its choosing.
+    """
+    uid = os.getuid()
+    gid = os.getgid()
+    trusted = False
+    env_uid = _decimal(environ.get(ENV_UID))
+    env_gid = _decimal(environ.get(ENV_GID))
+    if env_uid is not None and env_gid is not None and _service_uid(service_user) == uid:
+        uid, gid, trusted = env_uid, env_gid, True
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        name = None
+    return Identity(uid, gid, name, trusted)
+
+
+def process_name(pid):
+    """The kernel's name for `pid` (comm), or None if the process is gone or hidden."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return f.read(64).rstrip(b"\n").decode("utf-8", "replace")
+    except OSError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read(512)
+    except OSError:
+        return None
+    # The name sits between the first "(" and the last ")": it may itself contain parentheses.
+    start, end = stat.find(b"("), stat.rfind(b")")
+    if start < 0 or end < start:
+        return None
+    return stat[start + 1 : end].decode("utf-8", "replace")
+
+
+def parent():
+    """(pid, name) of the parent process, read now, while the caller is still waiting for us."""
+    ppid = os.getppid()
+    return ppid, process_name(ppid)

@@ -1,0 +1,109 @@
+"""Appending one record to the log: the whole line in one write, or nothing the next writer could glue
+onto. No lock: a caller that stops us must not be able to stop every other sender too.
+"""
+
+import os
+import stat
+
+try:
+    # The C module behind signal, without signal.py's enum import (start-up cost).
+    import _signal as signal
+except ImportError:
+    import signal
+
+_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+MODE = 0o640
+# Room beyond the line itself: a partly used last block, and block-map or extent metadata.
+_SPACE_MARGIN = 1 << 16
+# Signals a caller or an operator sends to stop us: held back while a record is being written, so that
+# a record is never left half-written between two write calls.
+_HELD = [getattr(signal, name) for name in ("SIGHUP", "SIGINT", "SIGTERM", "SIGQUIT", "SIGALRM")]
+
+
+class AppendError(Exception):
+    """The record is not in the log (and no fragment of it is glued to anything)."""
+
+
+def _file_size_limit():
+    """The file size limit after raising the soft limit to the hard one; None if unlimited."""
+    import resource  # noqa: PLC0415 - one of the few modules only the log append needs
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))
+            soft = hard
+        except (OSError, ValueError):
+            pass
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _check_room(fd, size, needed):
+    vfs = os.fstatvfs(fd)
+    free = vfs.f_bavail * vfs.f_frsize
+    if free < needed + _SPACE_MARGIN:
+        raise AppendError(f"not enough free space ({free} bytes free, {needed} needed)")
+    limit = _file_size_limit()
+    if limit is not None and size + needed > limit:
+        raise AppendError(
+            f"the record would take the log past the file size limit (RLIMIT_FSIZE {limit} bytes)"
+        )
+
+
+def _open(path):
+    try:
+        return os.open(path, _FLAGS, MODE)
+    except OSError as exc:
+        raise AppendError(f"cannot open {path}: {exc.strerror or exc}") from None
+
+
+def append(path, line):
+    """Append `line` (bytes ending in a newline) to the log at `path`, or raise AppendError."""
+    # A write past RLIMIT_FSIZE must fail with EFBIG, not kill the process before it can fall back.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    fd = _open(path)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise AppendError(f"{path} is not a regular file")
+        # A writer killed mid-write may have left a fragment: start on a line of our own.
+        if info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n":
+            line = b"\n" + line
+        _check_room(fd, info.st_size, len(line))
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            _write_all(fd, line, path)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    except OSError as exc:
+        raise AppendError(f"cannot append to {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd, line, path):
+    done = 0
+    view = memoryview(line)
+    try:
+        while done < len(line):
+            written = os.write(fd, view[done:])
+            if written <= 0:
+                raise AppendError(f"cannot append to {path}: the write made no progress")
+            done += written
+    except (OSError, AppendError) as exc:
+        note = ""
+        if done:
+            note = "; fragment ended with a newline" if _terminate_fragment(fd) else "; fragment left open"
+        why = str(exc) if isinstance(exc, AppendError) else f"cannot append to {path}: {exc.strerror or exc}"
+        raise AppendError(f"{why} (after {done} of {len(line)} bytes{note})") from None
+
+
+def _terminate_fragment(fd):
+    """End a partial record with a newline so that the next record starts on its own line.
+
+    If even that fails, the next writer sees the missing newline and starts with one.
+    """
+    try:
+        return os.write(fd, b"\n") == 1
+    except OSError:
+        return False
