@@ -10,14 +10,17 @@ mirror=${SENDMAIL_SHIM_MIRROR:-http://deb.debian.org/debian}
 repo=localhost/sendmail-shim-test/debian
 # What a real minimal server has and what the tests drive: systemd as init, cron and sudo as mail
 # callers, python3 (+ apt bindings) for Ansible, ps/ss for the checks.
+# Bump when what goes into an image changes, so that cached images are rebuilt.
+revision=2
 packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,cron,procps,iproute2,ca-certificates
 
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(bullseye bookworm trixie)
 
 for suite in "${suites[@]}"; do
-  if podman image exists "$repo:$suite"; then
-    echo "image $repo:$suite exists, kept"
+  have=$(podman image inspect --format '{{index .Labels "sendmail-shim-test.revision"}}' "$repo:$suite" 2>/dev/null || true)
+  if [ "$have" = "$revision" ]; then
+    echo "image $repo:$suite (revision $revision) exists, kept"
     continue
   fi
   start=$SECONDS
@@ -29,15 +32,16 @@ for suite in "${suites[@]}"; do
     echo "debootstrap of $suite failed; full log in $root.log" >&2
     exit 1
   }
-  # A container image needs no machine-id (systemd makes one on boot), no apt lists (they go stale)
-  # and no console gettys.
+  # A container image needs no machine-id (systemd makes one on boot), no apt lists or caches (they
+  # go stale, as in Debian's own container images) and no console gettys.
   : >"$root/etc/machine-id"
-  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb
+  rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
   ln -sf /dev/null "$root/etc/systemd/system/getty@.service"
   ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
   printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
   tar -C "$root" -c . | podman import \
     --change 'CMD ["/sbin/init"]' --change 'ENV container=podman' --change 'STOPSIGNAL SIGRTMIN+3' \
+    --change "LABEL sendmail-shim-test.revision=$revision" \
     - "$repo:$suite" >/dev/null
   rm -rf "$root" "$root.log"
   trap - EXIT

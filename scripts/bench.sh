@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make bench`: the shim next to exim4, postfix and nullmailer in containers (bench/run.py); prints the
+# table and writes docs/benchmarks.md. Extra arguments go to bench/run.py (--quick, --wait-quiet N, --json F).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/containers/containers.conf}
+export ANSIBLE_CONFIG=${ANSIBLE_CONFIG:-$PWD/ansible.cfg}
+export PATH=$PWD/.venv/bin:$PATH
+
+# bench/run.py removes its containers itself; this catches the case where it is killed before it can.
+cleanup() {
+  local names
+  names=$(podman ps -a --format '{{.Names}}' | grep '^sst-bench-' || true)
+  if [ -n "$names" ]; then
+    # shellcheck disable=SC2086 # one container name per word
+    podman rm -f -t 2 $names >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT INT TERM
+
+python3 bench/run.py "$@"
