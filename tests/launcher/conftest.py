@@ -13,6 +13,7 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -213,7 +214,8 @@ def _hostile_home(prefix, caller):
         ],
         check=True,
     )
-    (home / "evil.conf").write_text("")
+    # Honoured, it would send the log into the caller's hands and trust a forged caller uid.
+    (home / "evil.conf").write_text(f"log_path = {home}/evil.ndjson\nservice_user = {caller.name}\n")
     for path in [home, *home.rglob("*")]:
         os.chown(path, caller.uid, caller.gid)
     env = {
@@ -244,3 +246,90 @@ def hostile(_hostile_home):
     for marker in _hostile_home.markers.iterdir():
         marker.unlink()
     return _hostile_home
+
+
+@dataclasses.dataclass(frozen=True)
+class Shim:
+    """The real shim behind a setuid launcher, with its own config, log directory and syslog socket."""
+
+    launcher: Path
+    lib: Path
+    config: Path
+    log_dir: Path
+    log: Path
+    syslog: socket.socket
+
+    def log_bytes(self) -> bytes:
+        return self.log.read_bytes() if self.log.exists() else b""
+
+    def records(self) -> list[dict]:
+        data = self.log_bytes()
+        assert data == b"" or data.endswith(b"\n"), "the log ends in a partial line"
+        return [json.loads(line) for line in data.splitlines()]
+
+    def syslog_records(self) -> list[dict]:
+        """Records the fallback sent, reassembled from their numbered parts."""
+        parts: dict[str, dict[int, str]] = {}
+        while True:
+            try:
+                frame = self.syslog.recv(1 << 16).decode("ascii")
+            except BlockingIOError:
+                break
+            text = frame.split("]: ", 1)[1]
+            event_id, number, part = text.split(" ", 2)
+            if "/" in number and number.split("/")[0].isdigit():
+                parts.setdefault(event_id, {})[int(number.split("/")[0])] = part
+        return [json.loads("".join(p[n] for n in sorted(p))) for p in parts.values()]
+
+
+@pytest.fixture(scope="session")
+def _shim_install(prefix, svc):
+    lib = prefix / "lib"
+    package = lib / "sendmail_shim"
+    shutil.copytree(REPO / "files" / "sendmail_shim", package, ignore=shutil.ignore_patterns("__pycache__"))
+    config = prefix / "etc" / "sendmail-shim.conf"
+    # The launcher passes no config path (design.md): this copy's default points at the test config.
+    config_py = package / "config.py"
+    source = config_py.read_text()
+    default = 'DEFAULT_PATH = "/etc/sendmail-shim.conf"'
+    assert source.count(default) == 1, "files/sendmail_shim/config.py no longer has " + default
+    config_py.write_text(source.replace(default, f"DEFAULT_PATH = {str(config)!r}"))
+    subprocess.run([PYTHON, "-m", "compileall", "-q", str(lib)], check=True)
+    for path in [lib, *lib.rglob("*")]:
+        os.chown(path, 0, 0)
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+    log_dir = prefix / "log"
+    log_dir.mkdir()
+    os.chown(log_dir, svc.uid, svc.gid)
+    log_dir.chmod(0o2750)
+    syslog_dir = prefix / "syslog"
+    syslog_dir.mkdir(mode=0o755)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(syslog_dir / "log"))
+    sock.setblocking(False)
+    (syslog_dir / "log").chmod(0o666)  # like /dev/log: every sender, also the caller without privilege
+
+    config.parent.mkdir(mode=0o755)
+    config.write_text(
+        f"log_path = {log_dir}/mail.ndjson\nservice_user = {svc.name}\nfallback = syslog\n"
+        f"syslog_socket = {syslog_dir}/log\n"
+    )
+    config.chmod(0o644)
+    sbin = prefix / "sbin"
+    sbin.mkdir(mode=0o755)
+    launcher = sbin / "sendmail"
+    build_launcher(launcher, svc, package / "__main__.py")
+    for name in ("mailq", "newaliases"):
+        (sbin / name).symlink_to("sendmail")
+    yield Shim(launcher, lib, config, log_dir, log_dir / "mail.ndjson", sock)
+    sock.close()
+
+
+@pytest.fixture
+def shim(_shim_install):
+    """The installed shim with an empty log and a drained syslog socket."""
+    for path in _shim_install.log_dir.iterdir():
+        path.unlink()
+    _shim_install.syslog_records()
+    return _shim_install
