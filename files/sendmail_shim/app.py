@@ -1,6 +1,5 @@
 """The shim's flow: options, message, record, log; and the guard that keeps a message whatever happens."""
 
-import contextlib
 import os
 import sys
 
@@ -166,8 +165,10 @@ def _rescue(argv, state, exc):
     if sink is None and mode == "deliver" and not (ctx is not None and ctx.handled):
         # It failed before reading: the caller's message is still waiting on stdin.
         sink = message.Sink(config.Config().max_message_bytes)
-        with contextlib.suppress(OSError):
+        try:
             message.read(STDIN_FD, sink, dot_ends=ctx is not None and not ctx.options.ignore_dots)
+        except OSError as read_error:
+            reason += f"; reading the message failed: {read_error}"
     if sink is None:
         say(f"{reason}; no message was being read")
         return EX_TEMPFAIL

@@ -88,6 +88,10 @@ def decode_words(value):
         charset = charset.partition("*")[0].lower()
         try:
             if kind in "bB":
+                body = text.rstrip("=").replace("+", "").replace("/", "")
+                if body and not (body.isascii() and body.isalnum()):
+                    # a2b_base64 would silently skip the stray characters (strict_mode is 3.11+).
+                    raise ValueError("not base64")
                 raw = binascii.a2b_base64(text + "=" * (-len(text) % 4))
             else:
                 raw = binascii.a2b_qp(text.encode("ascii"), header=True)

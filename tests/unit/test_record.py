@@ -1,0 +1,156 @@
+"""The record: ECS and classic layouts, strict JSON, exact bytes, the line size bound."""
+
+import base64
+import hashlib
+import os
+import re
+
+import pytest
+from conftest import CRON_MESSAGE, make_context, message_bytes, sink_of, strict_loads
+
+from sendmail_shim import headers, record
+
+
+def build(tmp_path, data, argv=("sendmail", "-i", "root"), cap=8 << 20, **settings):
+    ctx = make_context(tmp_path, argv, **settings)
+    sink = sink_of(data, cap)
+    rec = record.build(ctx, sink, "root@host", ["root"], headers.parse(sink.kept))
+    line = rec.line()
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    return strict_loads(line), line
+
+
+def test_ecs_fields(tmp_path):
+    data = (
+        b"From: Cron Daemon <root@host>\nTo: a@x, B <b@x>\nCc: c@x\nBcc: d@x\n"
+        b"Subject: =?UTF-8?Q?caf=C3=A9?=\nMessage-ID: <123@host>\nDate: Tue, 25 Nov 2025 11:57:03 +0100\n"
+        b"X-Mailer: PHP/8.2\nContent-Type: text/plain; charset=utf-8\n\nbody\n"
+    )
+    rec, _ = build(tmp_path, data, hostname="mail.example")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", rec["@timestamp"])
+    assert rec["ecs"]["version"]
+    assert rec["event"]["kind"] == "event"
+    assert rec["event"]["category"] == ["email"]
+    assert rec["event"]["action"] and rec["event"]["dataset"] == "sendmail_shim.mail"
+    assert re.fullmatch(r"[0-9a-f]{32}", rec["event"]["id"])
+    assert rec["host"]["hostname"] == "mail.example"
+    assert rec["user"]["id"] == str(os.getuid()) and isinstance(rec["user"]["name"], str)
+    assert rec["group"]["id"] == str(os.getgid())
+    assert rec["process"]["pid"] == os.getpid()
+    assert rec["process"]["args"] == ["sendmail", "-i", "root"]
+    assert rec["process"]["parent"]["pid"] == os.getppid()
+    assert rec["process"]["parent"]["name"]
+    email = rec["email"]
+    assert email["from"]["address"] == ["root@host"]
+    assert email["to"]["address"] == ["a@x", "b@x"]
+    assert email["cc"]["address"] == ["c@x"]
+    assert email["bcc"]["address"] == ["d@x"]
+    assert email["subject"] == "café"
+    assert email["message_id"] == "123@host"
+    assert email["origination_timestamp"] == "2025-11-25T11:57:03+01:00"
+    assert email["x_mailer"] == "PHP/8.2"
+    assert email["content_type"] == "text/plain; charset=utf-8"
+    assert email["direction"] == "outbound"
+    assert email["local_id"] == rec["event"]["id"]
+    shim = rec["sendmail_shim"]
+    assert shim["envelope"] == {"sender": "root@host", "recipients": ["root"]}
+    assert shim["options"]["ignore_dots"] is True
+    assert shim["message"] == {
+        "bytes": len(data),
+        "kept_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "truncated": False,
+    }
+    assert rec["message"] == data.decode()
+
+
+def test_each_record_has_its_own_id(tmp_path):
+    ids = {build(tmp_path, b"x")[0]["event"]["id"] for _ in range(20)}
+    assert len(ids) == 20
+
+
+def test_classic_layout_is_the_go_shims(tmp_path):
+    rec, _ = build(tmp_path, CRON_MESSAGE, argv=("/usr/sbin/sendmail", "-t"), log_format="classic")
+    assert list(rec) == ["time", "uid", "username", "arguments", "body"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rec["time"])
+    assert rec["uid"] == str(os.getuid())
+    assert rec["arguments"] == ["-t"]
+    assert rec["body"] == CRON_MESSAGE.decode()
+
+
+def test_classic_keeps_exact_bytes_when_needed(tmp_path):
+    data = b"Subject: x\n\n\xff\xfe\x00 latin-1 caf\xe9\n"
+    rec, _ = build(tmp_path, data, log_format="classic")
+    assert base64.b64decode(rec["body_base64"]) == data
+    assert "\ufffd" in rec["body"]
+
+
+def test_non_utf8_and_nul_bytes(tmp_path):
+    data = b"Subject: \xe9t\xe9\n\nNUL:\x00 bad:\xc3\x28 \xed\xa0\x80 end\n"
+    rec, line = build(tmp_path, data)
+    assert message_bytes(rec) == data
+    assert "\ufffd" in rec["message"]
+    line.decode("utf-8")  # strict UTF-8, no surrogates
+
+
+def test_valid_utf8_with_nul_stays_text(tmp_path):
+    data = b"a\x00b\x1b[0m\x7f\xe2\x82\xac"
+    rec, _ = build(tmp_path, data)
+    assert "base64" not in rec["sendmail_shim"]["message"]
+    assert rec["message"].encode() == data
+
+
+def test_truncation_keeps_whole_characters(tmp_path):
+    data = "€".encode() * 100
+    rec, _ = build(tmp_path, data, cap=10)
+    kept = rec["sendmail_shim"]["message"]
+    assert kept["truncated"] is True
+    assert kept["bytes"] == 300
+    assert kept["kept_bytes"] == 9
+    assert rec["message"] == "€€€"
+    assert kept["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00" * (3 << 20),  # 6 bytes of JSON per byte as text
+        b"\xff" * (3 << 20),  # not UTF-8: base64 and a readable view
+        "\U0001f600".encode() * (1 << 19),
+    ],
+)
+def test_worst_case_bytes_stay_under_the_line_limit(tmp_path, data):
+    limit = 1 << 20
+    rec, line = build(tmp_path, data, max_line_bytes=limit)
+    assert len(line) <= limit
+    kept = rec["sendmail_shim"]["message"]
+    assert kept["truncated"] is True
+    assert kept["bytes"] == len(data)
+    assert message_bytes(rec) == data[: kept["kept_bytes"]]
+    assert kept["kept_bytes"] > limit // 2
+
+
+def test_default_limits_keep_worst_case_lines_under_10_mib(tmp_path):
+    data = os.urandom(8 << 20)
+    _, line = build(tmp_path, data)
+    assert len(line) < 10 * 1024 * 1024
+
+
+def test_surrogates_in_argv_become_replacement_characters(tmp_path):
+    rec, line = build(tmp_path, b"x", argv=("sendmail", "caf\udce9@x"))
+    line.decode("utf-8")
+    assert rec["process"]["args"][1] == "caf\ufffd@x"
+
+
+def test_ascii_line_is_the_same_record(tmp_path):
+    ctx = make_context(tmp_path)
+    data = b"Subject: \xc3\xa9\x7f\n\n\xff"
+    rec = record.build(ctx, sink_of(data), "s", [], headers.parse(data))
+    ascii_line = rec.ascii_line()
+    assert ascii_line.isascii() and b"\x7f" not in ascii_line
+    assert strict_loads(ascii_line) == strict_loads(rec.line())
+
+
+def test_dumps_refuses_what_json_cannot_hold():
+    with pytest.raises(TypeError):
+        record.dumps({"x": 1.5})
