@@ -154,7 +154,7 @@ def _hang_up():
         pass
 
 
-def _rescue(argv, state, exc):
+def _rescue(argv, environ, state, exc):
     """An unexpected error: keep what was read in the fallback, one stderr line, exit 75."""
     reason = f"internal error ({type(exc).__name__}: {exc})"
     ctx = state.get("ctx")
@@ -172,8 +172,9 @@ def _rescue(argv, state, exc):
     if sink is None:
         say(f"{reason}; no message was being read")
         return EX_TEMPFAIL
-    cfg = ctx.cfg if ctx is not None else config.Config()
     try:
+        # The fallback settings still apply when the failure came before they were at hand.
+        cfg = ctx.cfg if ctx is not None else config.from_environ(environ)[0]
         rec = _rescue_record(argv, sink, reason)
         where = fallback.keep(cfg, rec, reason)
         say(f"{reason}; message {rec.event_id} kept {where}")
@@ -224,4 +225,4 @@ def main(argv=None, environ=None):
         say("interrupted; nothing recorded")
         return EX_TEMPFAIL
     except Exception as exc:  # noqa: BLE001 - the caller must never see a traceback
-        return _rescue(argv, state, exc)
+        return _rescue(argv, environ, state, exc)

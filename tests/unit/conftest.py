@@ -13,6 +13,7 @@ import threading
 import time
 
 import pytest
+from sendmail_shim import app, message
 
 FILES = pathlib.Path(__file__).resolve().parents[2] / "files"
 ENTRY = FILES / "sendmail_shim" / "__main__.py"
@@ -76,7 +77,7 @@ class Syslog:
         total = 0
         for datagram in self.received():
             text = datagram.split("]: ", 1)[1]
-            eid, number, rest = (text.split(" ", 2) + [""])[:3]
+            eid, number, rest = [*text.split(" ", 2), "", ""][:3]
             if event_id not in (None, eid) or "/" not in number:
                 continue
             index, total = map(int, number.split("/"))
@@ -161,8 +162,6 @@ CRON_MESSAGE = (
 
 def make_context(tmp_path, argv=("sendmail", "-i", "root"), **settings):
     """An app.Context as a run with `argv` and a config of `settings` would have it."""
-    from sendmail_shim import app
-
     config = tmp_path / "ctx.conf"
     values = {"log_path": str(tmp_path / "mail.ndjson"), "syslog_socket": str(tmp_path / "no-syslog")}
     values.update(settings)
@@ -171,8 +170,6 @@ def make_context(tmp_path, argv=("sendmail", "-i", "root"), **settings):
 
 
 def sink_of(data, cap=8 << 20):
-    from sendmail_shim import message
-
     sink = message.Sink(cap)
     sink.feed(data)
     return sink

@@ -1,7 +1,6 @@
 """Option parsing for the argv of each real caller, and for what sendmail refuses."""
 
 import pytest
-
 from sendmail_shim import cli
 
 

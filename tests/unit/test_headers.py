@@ -1,7 +1,6 @@
 """The hand-written header parser: fields, folding, RFC 2047, addresses, dates, -t recipients."""
 
 import pytest
-
 from sendmail_shim import headers
 
 

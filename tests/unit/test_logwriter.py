@@ -7,7 +7,6 @@ import subprocess
 
 import pytest
 from conftest import CRON_MESSAGE, ENTRY, PYTHON
-
 from sendmail_shim import logwriter
 
 

@@ -1,12 +1,12 @@
 """Reading the message: the lone-dot rule, the size cap, bounded memory."""
 
+import hashlib
 import os
 import subprocess
 import threading
 
 import pytest
 from conftest import ENTRY, PYTHON
-
 from sendmail_shim import message
 
 
@@ -54,8 +54,6 @@ def test_lone_dot_across_read_chunks():
 
 
 def test_cap_keeps_a_prefix_and_counts_and_hashes_everything():
-    import hashlib
-
     data = bytes(range(256)) * 1000
     sink = read(data, dot_ends=False, cap=1000)
     assert bytes(sink.kept) == data[:1000]

@@ -7,7 +7,6 @@ import re
 
 import pytest
 from conftest import CRON_MESSAGE, make_context, message_bytes, sink_of, strict_loads
-
 from sendmail_shim import headers, record
 
 
