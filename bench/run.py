@@ -1,0 +1,536 @@
+"""The benchmark of issue 8: the shim next to exim4, postfix and nullmailer, in containers, in one run.
+
+  python3 bench/run.py [--quick] [--doc docs/benchmarks.md] [--wait-quiet SECONDS]
+
+Every container is a systemd container from the harness's Debian 12 image, named sst-bench-*, and is
+removed at the end whatever happens. The shim is installed by the role (ansible-playbook, podman
+connection) and called through /usr/sbin/sendmail (the setuid launcher) by an unprivileged user, exactly
+as cron calls it; each MTA is installed from Debian's packages in a sibling container and called the
+same way. bench/sender.py runs inside the containers and does the timing, so podman's own overhead is
+never in a figure. --quick runs every step with small sizes (for debugging) and writes no doc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE = "localhost/sendmail-shim-test/debian:bookworm"
+PREFIX = "sst-bench-"
+SHIM_HOST = PREFIX + "shim"
+BENCH_USER = "sstbench"
+TOOLS = "/opt/sst-bench"
+SENDMAIL = "/usr/sbin/sendmail"
+CRON_ARGS = ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", BENCH_USER]
+SHIM_ENTRY = "/usr/local/lib/sendmail-shim/sendmail_shim/__main__.py"
+SHIM_LOG = "/var/log/sendmail-shim/mail.ndjson"
+SERVICE_USER = "sendmail-shim"
+MIB = 1 << 20
+
+# Each MTA as Debian installs it, with only what keeps it local: postfix preseeded 'Local only'
+# (the question its postinst asks), nullmailer with no relay (its queue then simply waits).
+MTAS = {
+    "exim4": {"packages": ["exim4-daemon-light"], "service": "exim4", "preseed": []},
+    "postfix": {
+        "packages": ["postfix"],
+        "service": "postfix",
+        "preseed": ["postfix postfix/main_mailer_type select Local only"],
+    },
+    "nullmailer": {
+        "packages": ["nullmailer"],
+        "service": "nullmailer",
+        "preseed": ["nullmailer nullmailer/relayhost string "],
+    },
+}
+
+
+class Sizes:
+    def __init__(self, quick):
+        self.latency = 20 if quick else 200
+        self.warmup = 2 if quick else 5
+        self.burst_procs, self.burst_count = (8, 5) if quick else (64, 50)
+        self.rss = [MIB, 10 * MIB] if quick else [10 * MIB, 100 * MIB, 1024 * MIB]
+        self.fleet = 2 if quick else 10
+
+
+def say(text):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def run(argv, *, input=None, check=True, env=None, timeout=1800):
+    proc = subprocess.run(
+        argv, input=input, capture_output=True, text=True, check=False, env=env, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(
+            f"{shlex.join(map(str, argv))} exited {proc.returncode}\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
+def in_box(name, *argv, user=None, input=None, check=True, timeout=1800):
+    who = ["--user", user] if user else []
+    return run(["podman", "exec", "-i", *who, name, *argv], input=input, check=check, timeout=timeout)
+
+
+def bench_containers():
+    out = run(["podman", "ps", "-a", "--format", "{{.Names}}"]).stdout.split()
+    return [name for name in out if name.startswith(PREFIX)]
+
+
+def remove(names):
+    if names:
+        run(["podman", "rm", "-f", "-t", "2", *names], check=False)
+
+
+def start(names):
+    for name in names:
+        run(
+            [
+                "podman",
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--hostname",
+                name,
+                "--systemd=always",
+                IMAGE,
+                "/sbin/init",
+            ]
+        )
+    for name in names:
+        # 'degraded' (exit 1) is normal in a container: some units have no hardware to start on.
+        status = in_box(name, "systemctl", "is-system-running", "--wait", check=False, timeout=180)
+        if status.returncode not in (0, 1):
+            raise RuntimeError(f"{name} did not boot: {status.stdout.strip()}")
+
+
+def install_mta(kind):
+    name, spec = PREFIX + kind, MTAS[kind]
+    script = ["set -e", "export DEBIAN_FRONTEND=noninteractive"]
+    script += [f"echo {shlex.quote(line)} | debconf-set-selections" for line in spec["preseed"]]
+    script += [
+        "apt-get update -qq",
+        "apt-get install -y -qq --no-install-recommends " + " ".join(spec["packages"]) + " >/dev/null",
+        f"systemctl enable --now {spec['service']}",
+        f"systemctl is-active {spec['service']}",
+    ]
+    in_box(name, "sh", "-c", "\n".join(script))
+    return kind
+
+
+def add_bench_user_and_tools(name):
+    in_box(name, "useradd", "--create-home", "--shell", "/bin/sh", BENCH_USER)
+    in_box(name, "mkdir", "-p", TOOLS)
+    for tool in ("sender.py", "check_log.py"):
+        run(["podman", "cp", str(REPO / "bench" / tool), f"{name}:{TOOLS}/{tool}"])
+    in_box(name, "chmod", "-R", "a+rX", TOOLS)
+
+
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def converge(hosts, forks, workdir):
+    """Applies the role with ansible-playbook; returns (seconds, {host: recap counts})."""
+    inventory = workdir / f"inventory-{len(hosts)}.yml"
+    lines = ["all:", "  vars:", "    ansible_connection: containers.podman.podman"]
+    lines += ["    ansible_python_interpreter: /usr/bin/python3", "  hosts:"]
+    lines += [f"    {host}:" for host in hosts]
+    inventory.write_text("\n".join(lines) + "\n")
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    argv = ["ansible-playbook", "-i", str(inventory), "-f", str(forks), str(REPO / "bench" / "converge.yml")]
+    start_time = time.perf_counter()
+    proc = run(argv, env=env, check=False)
+    seconds = time.perf_counter() - start_time
+    recap = {
+        m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
+        for m in RECAP.findall(proc.stdout)
+    }
+    if proc.returncode != 0 or set(recap) != set(hosts):
+        raise RuntimeError(
+            f"converge failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
+        )
+    return seconds, recap
+
+
+def sender(name, what, token, cmd, **options):
+    argv = ["python3", f"{TOOLS}/sender.py", what, "--token", token]
+    for key, value in options.items():
+        argv += [f"--{key}", str(value)]
+    out = in_box(name, *argv, "--", *cmd, user=BENCH_USER, timeout=3600)
+    return json.loads(out.stdout)
+
+
+def percentile(times, fraction):
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def latency(name, cmd, sizes, token):
+    sender(name, "latency", token + "-warm", cmd, count=sizes.warmup)
+    got = sender(name, "latency", token, cmd, count=sizes.latency)
+    times = got["times"]
+    return {
+        "p50": statistics.median(times) * 1000,
+        "p90": percentile(times, 0.9) * 1000,
+        "cpu": got["cpu"] / len(times) * 1000,
+        "failures": got["failures"],
+    }
+
+
+def wait_drained(kind, timeout=300):
+    """Waits until an MTA has delivered what it queued, so its deliveries do not run into the next
+    measurement. nullmailer has no relay here: its queue only grows, and nothing runs for it."""
+    probes = {"exim4": "exim4 -bpc | grep -qx 0", "postfix": "postqueue -p | grep -q 'is empty'"}
+    if kind not in probes:
+        return
+    deadline = time.monotonic() + timeout
+    while in_box(PREFIX + kind, "sh", "-c", probes[kind], check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            say(f"{kind}: queue not empty after {timeout} s, going on")
+            return
+        time.sleep(2)
+
+
+def machine():
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.machine(),
+    )  # fmt: skip
+    mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "nproc": os.cpu_count(),
+        "memory": f"{mem_kib / MIB:.1f} GiB",
+        "kernel": platform.release(),
+        "cpu": cpu,
+        "podman": run(["podman", "--version"]).stdout.strip(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def quietness():
+    """Load average and the containers of others: what else was competing for the 2 cores."""
+    others = [
+        n for n in run(["podman", "ps", "--format", "{{.Names}}"]).stdout.split() if not n.startswith(PREFIX)
+    ]
+    return {"load": os.getloadavg(), "other_containers": others}
+
+
+def wait_quiet(seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = quietness()
+        if state["load"][0] < 0.5 and not state["other_containers"]:
+            return True
+        say(f"waiting for a quiet machine: load {state['load'][0]:.2f}, others {state['other_containers']}")
+        time.sleep(30)
+    return False
+
+
+IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def profile_shim(bench_uid):
+    """Where the shim's time goes on one cron-style message: -X importtime (imports, cumulative) and
+    cProfile (everything, by cumulative time), run as the service user the way the launcher runs it."""
+    env = [
+        "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
+        f"SENDMAIL_SHIM_CALLER_UID={bench_uid}", f"SENDMAIL_SHIM_CALLER_GID={bench_uid}",
+        f"SENDMAIL_SHIM_INVOKED_AS={SENDMAIL}",
+    ]  # fmt: skip
+    as_service = ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--clear-groups", *env]
+    message = f"Subject: Cron <{BENCH_USER}@{SHIM_HOST}> profile\n\nprofile run\n"  # one small cron mail
+    imports = []
+    for _ in range(3):  # the last of three: caches warm, as in the latency runs
+        out = in_box(
+            SHIM_HOST,
+            *as_service,
+            "python3",
+            "-X",
+            "importtime",
+            "-I",
+            "-S",
+            SHIM_ENTRY,
+            *CRON_ARGS,
+            input=message,
+        )
+        imports = [(int(m[1]), int(m[2]), len(m[3]) // 2, m[4]) for m in IMPORT_LINE.finditer(out.stderr)]
+    total_us = sum(self_us for self_us, _, _, _ in imports)
+    top = sorted((i for i in imports if i[2] <= 1), key=lambda i: -i[1])[:10]
+    cprof = in_box(
+        SHIM_HOST, *as_service, "python3", "-I", "-S", "-m", "cProfile", "-s", "cumulative", SHIM_ENTRY,
+        *CRON_ARGS, input=message,
+    ).stdout  # fmt: skip
+    table = [line for line in cprof.splitlines() if line.strip()]
+    head = next((i for i, line in enumerate(table) if line.lstrip().startswith("ncalls")), 0)
+    return {
+        "import_total_ms": total_us / 1000,
+        "imports": [{"module": m, "cumulative_ms": c / 1000, "self_ms": s / 1000} for s, c, _, m in top],
+        "cprofile": table[max(head - 2, 0) : head + 22],
+    }
+
+
+def collect(sizes, workdir, out):
+    mta_names = [PREFIX + kind for kind in MTAS]
+    say(f"starting {SHIM_HOST} and {', '.join(mta_names)} from {IMAGE}")
+    start([SHIM_HOST, *mta_names])
+
+    say("converging the role on one fresh host (timed), then the idempotent re-run")
+    seconds, recap = converge([SHIM_HOST], 1, workdir)
+    out["converge"] = {"seconds": seconds, "changed": recap[SHIM_HOST]["changed"]}
+    seconds, recap = converge([SHIM_HOST], 1, workdir)
+    out["rerun"] = {"seconds": seconds, "changed": recap[SHIM_HOST]["changed"]}
+    say(
+        f"converge {out['converge']['seconds']:.1f} s, "
+        f"re-run {seconds:.1f} s changed={recap[SHIM_HOST]['changed']}"
+    )
+
+    say("installing exim4, postfix and nullmailer from Debian's packages in their containers")
+    with ThreadPoolExecutor(len(MTAS)) as pool:
+        list(pool.map(install_mta, MTAS))
+    for name in [SHIM_HOST, *mta_names]:
+        add_bench_user_and_tools(name)
+    bench_uid = int(in_box(SHIM_HOST, "id", "-u", BENCH_USER).stdout)
+    sendmail = [SENDMAIL, *CRON_ARGS]
+    resolved = in_box(SHIM_HOST, "readlink", "-f", SENDMAIL).stdout.strip()
+    out["shim_sendmail"] = resolved
+
+    subjects = {
+        "shim": (SHIM_HOST, sendmail),
+        **{kind: (PREFIX + kind, sendmail) for kind in MTAS},
+        "/bin/true": (SHIM_HOST, ["/bin/true"]),
+        "python3 -I -S -c pass": (SHIM_HOST, ["/usr/bin/python3", "-I", "-S", "-c", "pass"]),
+    }
+    out["latency"] = {}
+    for label, (name, cmd) in subjects.items():
+        out["latency"][label] = latency(name, cmd, sizes, f"sst-lat-{re.sub(r'[^a-z0-9]', '', label)}")
+        lat = out["latency"][label]
+        say(f"latency {label}: p50 {lat['p50']:.2f} ms, p90 {lat['p90']:.2f} ms, failures {lat['failures']}")
+        if label in MTAS:
+            wait_drained(label)
+
+    out["burst"] = {}
+    for label in ["shim", *MTAS]:
+        name = SHIM_HOST if label == "shim" else PREFIX + label
+        got = sender(
+            name, "burst", f"sst-burst-{label}", sendmail, procs=sizes.burst_procs, count=sizes.burst_count
+        )
+        out["burst"][label] = got
+        say(f"burst {label}: {got['wall']:.2f} s for {got['messages']} messages, failures {got['failures']}")
+        if label in MTAS:
+            wait_drained(label)
+    check = in_box(
+        SHIM_HOST, "sh", "-c",
+        f"python3 {TOOLS}/check_log.py --token sst-burst-shim --procs {sizes.burst_procs} "
+        f"--count {sizes.burst_count} $(ls {SHIM_LOG}* | grep -v '[.]gz$')",
+        check=False,
+    )  # fmt: skip
+    out["burst_check"] = json.loads(check.stdout)
+    say(f"burst checker: {out['burst_check']}")
+
+    out["rss"] = {}
+    for size in sizes.rss:
+        got = sender(SHIM_HOST, "rss", f"sst-rss-{size}", sendmail, size=size)
+        out["rss"][size] = got
+        say(f"rss {size // MIB} MiB message: {got['maxrss_kib'] / 1024:.1f} MiB, exit {got['status']}")
+
+    out["profile"] = profile_shim(bench_uid)
+
+    fleet = [f"{PREFIX}fleet-{n:02d}" for n in range(1, sizes.fleet + 1)]
+    say(f"fleet: {len(fleet)} fresh hosts, forks={len(fleet)}")
+    # The measurement containers are done: stop them so that the fleet has the machine to itself.
+    remove([SHIM_HOST, *mta_names])
+    start(fleet)
+    seconds, recap = converge(fleet, len(fleet), workdir)
+    out["fleet"] = {
+        "hosts": len(fleet),
+        "seconds": seconds,
+        "changed": sum(r["changed"] for r in recap.values()),
+    }
+    say(f"fleet converge: {seconds:.1f} s")
+    remove(fleet)
+
+
+def ms(value):
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def goals(out):
+    lat, burst, rss = out["latency"], out["burst"], out["rss"]
+    one_gib = rss.get(1024 * MIB)
+    rows = [
+        ("shim p50 <= postfix p50", f"{ms(lat['shim']['p50'])} ms vs {ms(lat['postfix']['p50'])} ms",
+         lat["shim"]["p50"] <= lat["postfix"]["p50"]),
+        ("shim p50 <= exim4 p50", f"{ms(lat['shim']['p50'])} ms vs {ms(lat['exim4']['p50'])} ms",
+         lat["shim"]["p50"] <= lat["exim4"]["p50"]),
+        ("shim p90 <= exim4 p90", f"{ms(lat['shim']['p90'])} ms vs {ms(lat['exim4']['p90'])} ms",
+         lat["shim"]["p90"] <= lat["exim4"]["p90"]),
+        ("peak RSS for 1 GiB <= 64 MiB",
+         f"{one_gib['maxrss_kib'] / 1024:.1f} MiB" if one_gib else "not measured (--quick)",
+         bool(one_gib) and one_gib["maxrss_kib"] <= 64 * 1024),
+        ("burst wall <= exim4's", f"{burst['shim']['wall']:.1f} s vs {burst['exim4']['wall']:.1f} s",
+         burst["shim"]["wall"] <= burst["exim4"]["wall"]),
+        ("burst: every line strict JSON, every message once",
+         f"{out['burst_check']['lines']} lines, {out['burst_check']['bad_lines']} bad, "
+         f"{out['burst_check']['missing']} missing, {out['burst_check']['duplicated']} duplicated",
+         out["burst_check"]["ok"]),
+        ("converge <= 60 s", f"{out['converge']['seconds']:.1f} s", out["converge"]["seconds"] <= 60),
+        ("re-run <= 15 s with 0 changed",
+         f"{out['rerun']['seconds']:.1f} s, changed={out['rerun']['changed']}",
+         out["rerun"]["seconds"] <= 15 and out["rerun"]["changed"] == 0),
+        (f"{out['fleet']['hosts']} hosts <= 2 x one host",
+         f"{out['fleet']['seconds']:.1f} s vs 2 x {out['converge']['seconds']:.1f} s",
+         out["fleet"]["seconds"] <= 2 * out["converge"]["seconds"]),
+    ]  # fmt: skip
+    return rows
+
+
+def render(out, sizes):
+    m, lat, burst = out["machine"], out["latency"], out["burst"]
+    before, after = out["quiet_before"], out["quiet_after"]
+    intro = "Written by `make bench` (scripts/bench.sh, bench/run.py): figures as measured, never asserted."
+    lines = ["# Benchmarks", "", intro, "", "## Machine", "", "| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in m.items()]
+    quiet = before["load"][0] < 1 and not before["other_containers"] and not after["other_containers"]
+    lines += [
+        f"| load average at start / end | {' '.join(f'{x:.2f}' for x in before['load'])} / "
+        f"{' '.join(f'{x:.2f}' for x in after['load'])} |",
+        f"| other containers at start / end | {', '.join(before['other_containers']) or 'none'} / "
+        f"{', '.join(after['other_containers']) or 'none'} |",
+        f"| run took | {out['duration'] / 60:.1f} min |",
+        "",
+        "The machine was quiet for this run." if quiet else
+        "**The machine was not quiet for this run** (other engineers' containers or load, above): every "
+        "figure shares 2 cores with them; the ratios between columns measured in the same minutes are the "
+        "part to trust.",
+        "",
+        "## Results",
+        "",
+        f"Latency: {sizes.latency} sequential cron-style messages (`sendmail {' '.join(CRON_ARGS)}`, the "
+        f"headers Debian's cron writes), sent by an unprivileged user inside each container, each exec timed "
+        f"with `time.perf_counter()` around `subprocess.run` after {sizes.warmup} unrecorded warm-up sends. "
+        f"CPU/msg is the user+system time of the sender's reaped children (work an MTA hands to its "
+        f"daemon is not in it). The shim is the role's install, `{SENDMAIL}` -> `{out['shim_sendmail']}`.",
+        "",
+        "| | p50 ms | p90 ms | CPU/msg ms | failed sends | burst wall s | burst msg/s | burst failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for label, row in lat.items():
+        b = burst.get(label)
+        burst_cells = (
+            f"{b['wall']:.1f} | {b['messages'] / b['wall']:.0f} | {b['failures']}" if b else "- | - | -"
+        )
+        lines.append(
+            f"| {label} | {ms(row['p50'])} | {ms(row['p90'])} | {ms(row['cpu'])} | {row['failures']} "
+            f"| {burst_cells} |"
+        )
+    check = out["burst_check"]
+    lines += [
+        "",
+        f"Burst: {sizes.burst_procs} concurrent senders (forked processes, released together) x "
+        f"{sizes.burst_count} messages each, wall time from release to the last exit. Checker on the shim's "
+        f"log (every file of it): {check['lines']} lines, {check['bad_lines']} not strict JSON, "
+        f"{check['present']}/{check['expected']} burst messages present, {check['missing']} missing, "
+        f"{check['duplicated']} duplicated: **{'pass' if check['ok'] else 'FAIL'}**.",
+        "",
+        "Peak RSS of the shim (the launcher's child after its exec into python3, `ru_maxrss` from "
+        "`os.wait4`):",
+        "",
+        "| message | peak RSS MiB | exit | seconds | bytes not read by the shim |",
+        "|---|---|---|---|---|",
+    ]
+    for size, got in out["rss"].items():
+        lines.append(
+            f"| {int(size) // MIB} MiB | {got['maxrss_kib'] / 1024:.1f} | {got['status']} "
+            f"| {got['seconds']:.1f} | {got['unsent']} |"
+        )
+    lines += [
+        "",
+        "Fleet (ansible-playbook, containers.podman.podman connection, fresh containers from the image):",
+        "",
+        "| | seconds | changed |",
+        "|---|---|---|",
+        f"| converge, one fresh host | {out['converge']['seconds']:.1f} | {out['converge']['changed']} |",
+        f"| re-run on that host | {out['rerun']['seconds']:.1f} | {out['rerun']['changed']} |",
+        f"| {out['fleet']['hosts']} fresh hosts at once, forks={out['fleet']['hosts']} | "
+        f"{out['fleet']['seconds']:.1f} | {out['fleet']['changed']} |",
+        "",
+        "## Goals (issue 8), from this run",
+        "",
+        "| goal | measured | |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {goal} | {measured} | {'met' if ok else '**not met**'} |" for goal, measured, ok in goals(out)
+    ]
+    prof = out["profile"]
+    floor = lat["python3 -I -S -c pass"]["p50"]
+    lines += [
+        "",
+        "## Where the shim's time goes",
+        "",
+        f"p50 of the shim {ms(lat['shim']['p50'])} ms; of `python3 -I -S -c pass` {ms(floor)} ms (interpreter"
+        f" start, the floor under any Python shim); of `/bin/true` {ms(lat['/bin/true']['p50'])} ms (exec "
+        f"itself). Imports under `-X importtime` (one cron message, as the service user, caches warm) add up"
+        f" to {prof['import_total_ms']:.1f} ms; the largest top-level ones, cumulative:",
+        "",
+        "| module | cumulative ms | self ms |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {i['module']} | {i['cumulative_ms']:.2f} | {i['self_ms']:.2f} |" for i in prof["imports"]]
+    lines += ["", "cProfile of the same run, by cumulative time:", "", "```", *prof["cprofile"], "```", ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes; no doc written")
+    parser.add_argument("--doc", default=str(REPO / "docs" / "benchmarks.md"))
+    parser.add_argument(
+        "--wait-quiet", type=int, default=0, help="wait up to this many seconds for a quiet machine"
+    )
+    parser.add_argument("--json", help="also write the raw figures here")
+    args = parser.parse_args()
+    sizes = Sizes(args.quick)
+    leftovers = bench_containers()
+    if leftovers:
+        say(f"removing leftovers of an earlier run: {leftovers}")
+        remove(leftovers)
+    if args.wait_quiet and not wait_quiet(args.wait_quiet):
+        say("the machine never got quiet: measuring anyway (the doc says so)")
+    out = {"machine": machine(), "quiet_before": quietness()}
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="sst-bench-") as workdir:
+            collect(sizes, Path(workdir), out)
+    finally:
+        remove(bench_containers())
+    out["duration"] = time.monotonic() - started
+    out["quiet_after"] = quietness()
+    text = render(out, sizes)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    if not args.quick:
+        Path(args.doc).write_text(text)
+        say(f"wrote {args.doc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The caller side of the benchmark, run inside each container as an unprivileged user.
+
+Copied into the container and run with its own /usr/bin/python3 (stdlib only), so that what is timed is
+what a caller there pays: one exec of the command per message, stdin written, exit status read.
+Prints one JSON object on stdout.
+
+  sender.py latency --count N --token T -- CMD...   times N sequential sends (perf_counter around run)
+  sender.py burst --procs P --count N --token T -- CMD...   P forked senders x N sends, wall time
+  sender.py rss --size BYTES --token T -- CMD...   one message of BYTES, peak RSS of the child (wait4)
+"""
+
+import argparse
+import json
+import os
+import pwd
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+HOSTNAME = socket.gethostname()
+USER = pwd.getpwuid(os.getuid()).pw_name
+# What a cron job's output looks like to sendmail (Debian's cron 3.0pl1 writes these headers).
+CRON_HEADERS = (
+    "From: root (Cron Daemon)\n"
+    "To: {user}\n"
+    "Subject: Cron <{user}@{host}> /usr/local/bin/job {token}\n"
+    "MIME-Version: 1.0\n"
+    "Content-Type: text/plain; charset=UTF-8\n"
+    "Content-Transfer-Encoding: 8bit\n"
+    "X-Cron-Env: <SHELL=/bin/sh>\n"
+    "X-Cron-Env: <HOME=/home/{user}>\n"
+    "X-Cron-Env: <PATH=/usr/bin:/bin>\n"
+    "X-Cron-Env: <LOGNAME={user}>\n"
+    "\n"
+)
+CRON_BODY = "job {token} finished\nrsync: 1234 files, 56 MB transferred\nwarning: 2 files vanished\n"
+
+
+def cron_message(token):
+    fields = {"user": USER, "host": HOSTNAME, "token": token}
+    return (CRON_HEADERS.format(**fields) + CRON_BODY.format(**fields)).encode()
+
+
+def send(cmd, token):
+    """One send; returns (seconds, exit status)."""
+    data = cron_message(token)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, input=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - start, proc.returncode
+
+
+def children_cpu():
+    """CPU seconds (user + system) of every reaped descendant so far: what the sends cost the machine,
+    not counting work an MTA hands to its daemon."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def latency(args):
+    times, failures = [], 0
+    cpu = children_cpu()
+    for i in range(args.count):
+        seconds, status = send(args.cmd, f"{args.token}-{i}")
+        times.append(seconds)
+        failures += status != 0
+    return {"times": times, "failures": failures, "cpu": children_cpu() - cpu}
+
+
+def burst(args):
+    # Every sender is its own process (as concurrent cron jobs are), started together: each blocks on a
+    # pipe that the parent closes once all are forked, so fork time is not in the wall time.
+    gate_r, gate_w = os.pipe()
+    pids = []
+    for worker in range(args.procs):
+        pid = os.fork()
+        if pid == 0:
+            os.close(gate_w)
+            os.read(gate_r, 1)
+            failures = 0
+            for i in range(args.count):
+                failures += send(args.cmd, f"{args.token}-{worker}-{i}")[1] != 0
+            os._exit(min(failures, 255))
+        pids.append(pid)
+    os.close(gate_r)
+    start = time.perf_counter()
+    os.close(gate_w)
+    failures = 0
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        failures += os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "failures": failures, "messages": args.procs * args.count, "cpu": children_cpu()}
+
+
+def rss(args):
+    # posix_spawn + wait4 rather than subprocess: wait4 hands back the child's rusage. Through the setuid
+    # launcher the child becomes the shim's python3 after exec, so ru_maxrss is the shim's peak.
+    read_fd, write_fd = os.pipe()
+    null = os.open(os.devnull, os.O_WRONLY)
+    actions = [(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in ((read_fd, 0), (null, 1), (null, 2))]
+    start = time.perf_counter()
+    pid = os.posix_spawn(args.cmd[0], args.cmd, os.environ, file_actions=actions)
+    os.close(read_fd)
+    os.close(null)
+    header = cron_message(args.token)
+    # A log dump as a job would mail it: printable lines, not one incompressible blob.
+    line = b"".join(b"%06d %s\n" % (n, b"x" * 68) for n in range(13108))
+    block = line[: 1 << 20]
+    remaining = args.size - len(header)
+    with os.fdopen(write_fd, "wb", buffering=0) as pipe:
+        try:
+            pipe.write(header)
+            while remaining > 0:
+                chunk = block[:remaining]
+                pipe.write(chunk)
+                remaining -= len(chunk)
+        except BrokenPipeError:
+            pass
+    _, status, usage = os.wait4(pid, 0)
+    return {
+        "maxrss_kib": usage.ru_maxrss,
+        "status": os.waitstatus_to_exitcode(status),
+        "seconds": time.perf_counter() - start,
+        "unsent": max(remaining, 0),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["latency", "burst", "rss"])
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--procs", type=int, default=64)
+    parser.add_argument("--size", type=int, default=10 << 20)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("cmd", nargs="+")
+    args = parser.parse_args()
+    result = {"latency": latency, "burst": burst, "rss": rss}[args.what](args)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

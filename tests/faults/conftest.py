@@ -1,0 +1,66 @@
+"""Fixtures for the fault tests: a shim with its own config, log directory and syslog socket."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from faults_support import PYTHON, Shim, SyslogSink, runner_ids
+
+
+@pytest.fixture
+def workdir():
+    # Not pytest's tmp_path: under root it is private to root, and the shim runs as nobody here.
+    path = Path(tempfile.mkdtemp(prefix="sst-faults-"))
+    path.chmod(0o755)
+    yield path
+    subprocess.run(["chmod", "-R", "u+rwX", str(path)], check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def syslog(workdir):
+    sink = SyslogSink(workdir / "syslog.sock")
+    yield sink
+    sink.close()
+
+
+@pytest.fixture
+def shim(workdir, syslog):
+    if not os.access(PYTHON, os.X_OK):
+        pytest.skip(f"needs {PYTHON}: the interpreter the launcher runs the shim with")
+    uid, gid = runner_ids()
+    logdir = workdir / "log"
+    logdir.mkdir(mode=0o755)
+    os.chown(logdir, uid, gid)
+    shim = Shim(workdir, uid, gid, {})
+    # The service user is one the runner is not: the shim takes its identity from the process.
+    shim.configure(
+        log_path=logdir / "mail.ndjson", syslog_socket=syslog.path, service_user="sst-faults-nobody"
+    )
+    return shim
+
+
+@pytest.fixture
+def as_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mounts a filesystem, or kills a process of another user)")
+
+
+@pytest.fixture
+def tmpfs(as_root, workdir, shim):
+    """A 256 KiB tmpfs owned by the shim's user: a log filesystem that fills up quickly (not 64 KiB: the
+    shim wants 64 KiB of room beyond a record before it writes, so nothing would ever fit)."""
+    mountpoint = workdir / "small"
+    mountpoint.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size=256k,mode=0755,uid={shim.uid},gid={shim.gid}", "sst-faults",
+         str(mountpoint)],
+        check=True,
+    )  # fmt: skip
+    yield mountpoint
+    subprocess.run(["umount", "-l", str(mountpoint)], check=False)
