@@ -38,10 +38,13 @@
 
 #define EX_OSERR 71
 
+/* One line on stderr (maybe /dev/null or a closed pipe: nothing more can be done), and nothing runs on. */
 static _Noreturn void die(const char *what)
 {
-	/* fd 2 may be /dev/null or a caller's pipe: one line is all we can do; nothing runs on. */
-	fprintf(stderr, "sendmail-shim: launcher: %s: %s; message not accepted\n", what, strerror(errno));
+	const int err = errno;
+
+	fprintf(stderr, "sendmail-shim: launcher: %s%s%s; message not accepted\n", what, err ? ": " : "",
+		err ? strerror(err) : "");
 	exit(EX_OSERR);
 }
 
@@ -167,8 +170,10 @@ static void drop_to_service_user(void)
 	/* Trust but verify: a partial switch must never reach the interpreter. */
 	if (getresuid(&r, &e, &s) != 0 || r != SHIM_UID || e != SHIM_UID || s != SHIM_UID ||
 	    getresgid(&rg, &eg, &sg) != 0 || rg != SHIM_GID || eg != SHIM_GID || sg != SHIM_GID ||
-	    getgroups(0, NULL) != 0)
+	    getgroups(0, NULL) != 0) {
+		errno = 0;
 		die("the switch to the dedicated user did not take");
+	}
 }
 
 /*
@@ -210,8 +215,8 @@ int main(int argc, char **argv)
 		settle_as_caller();
 	/* Also on the caller's path: a caller with capabilities but another euid must not lend them on. */
 	if (setuid(0) != -1 || (privileged && setgid(0) != -1)) {
-		errno = EPERM;
-		die("root could be regained");
+		errno = 0;
+		die("root could be regained after the switch");
 	}
 
 	/*
