@@ -1,0 +1,300 @@
+#!/usr/bin/python
+# Copyright: the sendmail-shim authors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module: what delivers mail on a Debian-family host, for the sendmail_shim role."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: mta_facts
+short_description: Gather facts about the mail transport agent of a Debian-family host
+description:
+  - Lists the installed packages that provide C(mail-transport-agent), and which of a list of known MTA
+    packages are installed or only left their configuration files behind.
+  - Tells what C(/usr/sbin/sendmail) resolves to and who owns it, a package (C(dpkg-query -S)) or the
+    alternatives system (C(update-alternatives --query sendmail)).
+  - Reports the installed sendmail-shim version (C(__version__) of the installed package, read without
+    importing it) and whether the local swap package of the sendmail_shim role is installed, at which version.
+  - Reads only; it never changes the host.
+version_added: "1.0.0"
+author: sendmail-shim authors
+options:
+  sendmail_path:
+    description: Path of the sendmail program that callers run.
+    type: path
+    default: /usr/sbin/sendmail
+  alternative_name:
+    description: Name of the alternatives link group of O(sendmail_path).
+    type: str
+    default: sendmail
+  shim_libdir:
+    description: Directory that holds the installed C(sendmail_shim) Python package.
+    type: path
+    default: /usr/local/lib/sendmail-shim
+  swap_package:
+    description: Name of the local package that replaces the MTA.
+    type: str
+    default: sendmail-shim-mta
+  known_mta_packages:
+    description:
+      - MTA packages to report even when they do not provide C(mail-transport-agent) themselves
+        (for example C(exim4-base), C(exim4-config)).
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+requirements:
+  - dpkg-query and update-alternatives (Debian, Ubuntu)
+notes:
+  - The results are returned both as facts (C(ansible_facts.mta_facts)) and as top-level return values.
+"""
+
+EXAMPLES = r"""
+- name: Gather MTA facts
+  mta_facts:
+    known_mta_packages: [exim4-base, exim4-config, postfix]
+
+- name: Show the packages that provide mail-transport-agent
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.mta_facts.mta_packages | map(attribute='name') | list }}"
+
+- name: Fail when /usr/sbin/sendmail is not the shim
+  ansible.builtin.assert:
+    that: ansible_facts.mta_facts.sendmail.alternative.value == '/usr/local/sbin/sendmail-shim'
+"""
+
+RETURN = r"""
+mta_packages:
+  description: Installed packages that provide C(mail-transport-agent) (the swap package included).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "exim4-daemon-light", "version": "4.96-15+deb12u6", "status": "installed"}]
+known_mta_packages:
+  description: Packages of O(known_mta_packages) present on the host, installed or with config files only.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "exim4-config", "version": "4.96-15+deb12u6", "status": "config-files"}]
+sendmail:
+  description: What O(sendmail_path) is and who owns it.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: O(sendmail_path).
+      type: str
+      sample: /usr/sbin/sendmail
+    exists:
+      description: Whether the path resolves to an existing file.
+      type: bool
+    is_link:
+      description: Whether the path itself is a symbolic link.
+      type: bool
+    resolved:
+      description: The path with every symbolic link resolved, or null when it does not exist.
+      type: str
+      sample: /usr/local/sbin/sendmail-shim
+    package:
+      description: The package that owns O(sendmail_path) (C(dpkg-query -S)), or null.
+      type: str
+      sample: exim4-daemon-light
+    alternative:
+      description: The O(alternative_name) alternatives group, or null when it does not exist.
+      type: dict
+      contains:
+        name: {description: Group name., type: str}
+        link: {description: Master link., type: str}
+        status: {description: C(auto) or C(manual)., type: str}
+        value: {description: Current choice, or null., type: str}
+        best: {description: Choice of highest priority, or null., type: str}
+        alternatives:
+          description: Every registered choice with its priority and slaves.
+          type: list
+          elements: dict
+          sample: [{"path": "/usr/local/sbin/sendmail-shim", "priority": 100,
+                    "slaves": {"mailq": "/usr/local/sbin/sendmail-shim"}}]
+shim_version:
+  description: C(__version__) of the installed sendmail_shim package; null when absent or not defined.
+  returned: always
+  type: str
+  sample: "1.0.0"
+swap_package:
+  description: The local swap package.
+  returned: always
+  type: dict
+  contains:
+    name: {description: O(swap_package)., type: str}
+    installed: {description: Whether it is installed., type: bool}
+    version: {description: Installed version, or null., type: str}
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+# ${db:Status-Abbrev} is three letters: desired action, package status, error flag. The second letter
+# says what is on disk: "c" only configuration files, "n" nothing; anything else has files installed
+# (installed, unpacked, half-configured, awaiting triggers...).
+_STATUS = {"i": "installed", "c": "config-files", "n": "not-installed"}
+_DPKG_FORMAT = "${Package}\t${Version}\t${db:Status-Abbrev}\t${Provides}\n"
+_VERSION_RE = re.compile(r"""^__version__\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+
+
+def parse_dpkg_list(output):
+    """Parses dpkg-query -W output in _DPKG_FORMAT into {name: {name, version, status, provides}}."""
+    packages = {}
+    for line in output.splitlines():
+        fields = line.split("\t")
+        if len(fields) != 4:
+            continue
+        name, version, abbrev, provides = fields
+        state = abbrev[1:2]
+        if state in ("", "n"):
+            continue
+        packages[name.split(":")[0]] = {
+            "name": name.split(":")[0],
+            "version": version,
+            "status": _STATUS.get(state, "partly-installed"),
+            # "mail-transport-agent, foo (= 1.0)": names without version constraints.
+            "provides": [p.strip().split(" ")[0] for p in provides.split(",") if p.strip()],
+        }
+    return packages
+
+
+def parse_dpkg_search(output):
+    """Returns the owner package from dpkg-query -S output, skipping diversion lines."""
+    for line in output.splitlines():
+        if line.startswith(("diversion by", "local diversion")) or ": " not in line:
+            continue
+        return line.split(": ", 1)[0].split(",")[0].split(":")[0].strip()
+    return None
+
+
+def parse_alternatives_query(output):
+    """Parses update-alternatives --query output (stanzas separated by blank lines)."""
+    stanzas = [s for s in output.strip().split("\n\n") if s.strip()]
+    if not stanzas:
+        return None
+    result = {"name": None, "link": None, "status": None, "value": None, "best": None, "alternatives": []}
+    for index, stanza in enumerate(stanzas):
+        fields = {}
+        slaves = {}
+        in_slaves = False
+        for line in stanza.splitlines():
+            if line.startswith(" ") and in_slaves:
+                parts = line.strip().split(" ", 1)
+                if len(parts) == 2:
+                    slaves[parts[0]] = parts[1]
+                continue
+            key, _, value = line.partition(":")
+            in_slaves = key == "Slaves"
+            fields[key] = value.strip()
+        if index == 0:
+            result.update(
+                name=fields.get("Name"),
+                link=fields.get("Link"),
+                status=fields.get("Status"),
+                best=fields.get("Best") or None,
+                value=None if fields.get("Value") in (None, "", "none") else fields.get("Value"),
+            )
+        elif "Alternative" in fields:
+            priority = fields.get("Priority", "0")
+            result["alternatives"].append(
+                {
+                    "path": fields["Alternative"],
+                    "priority": int(priority) if priority.lstrip("-").isdigit() else priority,
+                    "slaves": slaves,
+                }
+            )
+    return result
+
+
+def read_shim_version(libdir):
+    """Reads __version__ from the installed package by regex: importing it would run its code as root."""
+    try:
+        with open(os.path.join(libdir, "sendmail_shim", "__init__.py"), encoding="utf-8") as handle:
+            match = _VERSION_RE.search(handle.read())
+    except (OSError, UnicodeDecodeError):
+        return None
+    return match.group(1) if match else None
+
+
+def gather(module):
+    params = module.params
+    dpkg_query = module.get_bin_path("dpkg-query", required=True)
+    rc, out, err = module.run_command([dpkg_query, "-W", "-f", _DPKG_FORMAT])
+    if rc != 0:
+        module.fail_json(msg="dpkg-query -W failed", rc=rc, stderr=err)
+    packages = parse_dpkg_list(out)
+
+    def public(pkg):
+        return {k: pkg[k] for k in ("name", "version", "status")}
+
+    mta_packages = [
+        public(p)
+        for p in sorted(packages.values(), key=lambda p: p["name"])
+        if p["status"] != "config-files" and "mail-transport-agent" in p["provides"]
+    ]
+    known = [public(packages[n]) for n in sorted(set(params["known_mta_packages"])) if n in packages]
+
+    path = params["sendmail_path"]
+    sendmail = {
+        "path": path,
+        "exists": os.path.exists(path),
+        "is_link": os.path.islink(path),
+        "resolved": os.path.realpath(path) if os.path.exists(path) else None,
+        "package": None,
+        "alternative": None,
+    }
+    rc, out, _ = module.run_command([dpkg_query, "-S", path])
+    if rc == 0:
+        sendmail["package"] = parse_dpkg_search(out)
+    update_alternatives = module.get_bin_path("update-alternatives")
+    if update_alternatives:
+        rc, out, _ = module.run_command([update_alternatives, "--query", params["alternative_name"]])
+        if rc == 0:
+            sendmail["alternative"] = parse_alternatives_query(out)
+
+    swap = packages.get(params["swap_package"])
+    swap_installed = swap is not None and swap["status"] == "installed"
+    return {
+        "mta_packages": mta_packages,
+        "known_mta_packages": known,
+        "sendmail": sendmail,
+        "shim_version": read_shim_version(params["shim_libdir"]),
+        "swap_package": {
+            "name": params["swap_package"],
+            "installed": swap_installed,
+            "version": swap["version"] if swap_installed else None,
+        },
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "sendmail_path": {"type": "path", "default": "/usr/sbin/sendmail"},
+            "alternative_name": {"type": "str", "default": "sendmail"},
+            "shim_libdir": {"type": "path", "default": "/usr/local/lib/sendmail-shim"},
+            "swap_package": {"type": "str", "default": "sendmail-shim-mta"},
+            "known_mta_packages": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    # Stable, parseable output whatever the controller's locale.
+    module.run_command_environ_update = {"LC_ALL": "C"}
+    facts = gather(module)
+    module.exit_json(changed=False, ansible_facts={"mta_facts": facts}, **facts)
+
+
+if __name__ == "__main__":
+    main()
