@@ -30,6 +30,7 @@ class Context:
         self.cfg, self.config_problems = config.from_environ(environ)
         self.identity = identity.caller(self.cfg.service_user, environ)
         self.parent = identity.parent()
+        self.peer = None if self.identity.trusted_launcher else identity.smtp_peer(environ)
         self.hostname = self.cfg.hostname or os.uname().nodename
         self.pid = os.getpid()
         # The message being read, for the guard: bytes already taken from the caller are never dropped.

@@ -49,6 +49,22 @@ def caller(service_user, environ):
     return Identity(uid, gid, name, trusted)
 
 
+def smtp_peer(environ):
+    """The SMTP client's address and port when systemd's socket activation (Accept=yes) started us.
+
+    systemd sets REMOTE_ADDR/REMOTE_PORT for each accepted connection; the launcher clears the
+    environment, so a local caller cannot plant them through /usr/sbin/sendmail.
+    """
+    address = environ.get("REMOTE_ADDR")
+    if not address:
+        return None
+    peer = {"address": address, "ip": address}
+    port = _decimal(environ.get("REMOTE_PORT"))
+    if port is not None:
+        peer["port"] = port
+    return peer
+
+
 def process_name(pid):
     """The kernel's name for `pid` (comm), or None if the process is gone or hidden."""
     try:

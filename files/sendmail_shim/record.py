@@ -228,7 +228,7 @@ def _ecs(ctx, event, envelope, headers, extra):
     }
     if extra:
         shim.update(extra)
-    return {
+    fields = {
         "@timestamp": precise,
         "ecs": {"version": ECS_VERSION},
         "event": {
@@ -253,3 +253,6 @@ def _ecs(ctx, event, envelope, headers, extra):
         "email": email,
         "sendmail_shim": shim,
     }
+    if ctx.peer:
+        fields["source"] = ctx.peer
+    return fields

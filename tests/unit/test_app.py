@@ -315,3 +315,15 @@ def test_config_validator_usage_and_missing_file(tmp_path):
         [PYTHON, "-m", "sendmail_shim.config", str(tmp_path / "x")], capture_output=True, env=env
     )
     assert missing.returncode == 78
+
+
+def test_socket_activated_smtp_session_records_the_client_address(shim):
+    shim.run("-i", "root", stdin=b"x", env={"REMOTE_ADDR": "::1", "REMOTE_PORT": "40000"})
+    assert shim.record()["source"] == {"address": "::1", "ip": "::1", "port": 40000}
+
+
+def test_peer_address_is_not_taken_from_a_launcher_caller(shim):
+    shim.configure(service_user=pwd.getpwuid(os.getuid()).pw_name)
+    env = {"SENDMAIL_SHIM_CALLER_UID": "4242", "SENDMAIL_SHIM_CALLER_GID": "4343", "REMOTE_ADDR": "10.9.9.9"}
+    shim.run("-i", "root", stdin=b"x", env=env)
+    assert "source" not in shim.record()
