@@ -212,12 +212,29 @@ def _rescue_record(argv, sink, reason):
     return record.Record(fields, event_id)
 
 
+def _standard_streams():
+    """Make fds 0, 1 and 2 usable when a caller started us with some closed (only without the launcher,
+    which does the same): otherwise the log, opened later, could become fd 1 and receive SMTP replies,
+    and sys.stdout would be None."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            # The lowest free descriptor: fd itself, since the ones below it are open by now.
+            os.open(os.devnull, os.O_RDWR)
+    if sys.stdin is None:
+        sys.stdin = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+
+
 def main(argv=None, environ=None):
     """Run the shim; returns the exit status. Never raises."""
     argv = list(sys.argv if argv is None else argv)
     environ = os.environ if environ is None else environ
     state = {}
     try:
+        _standard_streams()
         invoked_as = environ.get(ENV_INVOKED_AS)
         if invoked_as:
             argv[:1] = [invoked_as]

@@ -1,9 +1,16 @@
 """Appending one record to the log: the whole line in one write, or nothing the next writer could glue
-onto. No lock: a caller that stops us must not be able to stop every other sender too.
+onto.
+
+Shim writers take an advisory lock on the log around "is the last line finished?" and the write: without
+it, a record still being written by another shim looks like a killed writer's fragment and the next record
+starts with a needless newline (a blank line, which Filebeat reports as a JSON error). Only the service
+user and root can open the log, so no caller can take the lock; and the wait for it is bounded, after
+which the record is written anyway: a stuck writer costs at most a blank line, never a record.
 """
 
 import os
 import stat
+import time
 
 try:
     # The C module behind signal, without signal.py's enum import (start-up cost).
@@ -17,6 +24,8 @@ MODE = 0o640
 _SPACE_MARGIN = 1 << 16
 # Signals a caller or an operator sends to stop us: held back while a record is being written, so that
 # a record is never left half-written between two write calls.
+# How long a writer waits for the lock before writing without it.
+_LOCK_WAIT = 2.0
 _HELD = [getattr(signal, name) for name in ("SIGHUP", "SIGINT", "SIGTERM", "SIGQUIT", "SIGALRM")]
 
 
@@ -50,6 +59,21 @@ def _check_room(fd, size, needed):
         )
 
 
+def _lock(fd):
+    """Take the writers' lock within _LOCK_WAIT seconds; False when it could not be had."""
+    import fcntl  # noqa: PLC0415 - only the log append needs it
+
+    deadline = time.monotonic() + _LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.0005)
+
+
 def _open(path):
     try:
         return os.open(path, _FLAGS, MODE)
@@ -66,6 +90,9 @@ def append(path, line):
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise AppendError(f"{path} is not a regular file")
+        # The lock is released when fd is closed (below), or when a killed writer's fd is.
+        if _lock(fd):
+            info = os.fstat(fd)
         # A writer killed mid-write may have left a fragment: start on a line of our own.
         if info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n":
             line = b"\n" + line

@@ -178,11 +178,6 @@ def test_closed_stdout_and_stderr_leave_no_partial_or_foreign_line(shim):
     assert subjects(read_log(shim.log)) == ["sst-closed", "sst-unknown"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shim bug: with fd 1 closed, sys.stdout is None and -bs dies with AttributeError in smtp.serve, "
-    "then again in app._hang_up: a traceback and exit 1 (design.md allows 0, 64, 75)",
-)
 def test_smtp_session_with_closed_stdout_ends_with_a_sysexits_code(shim):
     # SMTP replies go to stdout: with it closed, they must not land in a log opened as fd 1 either.
     proc = shim.run(SMTP_DIALOGUE, "-bs", wrap=CLOSED_STDOUT_STDERR)
@@ -272,14 +267,6 @@ def test_64_concurrent_1mib_messages_never_interleave(shim, workdir):
         assert_kept_whole(record, inputs[token_of(record, TOKEN)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shim bug (a race, though 64 writers hit it every time here): logwriter.append reads the log's "
-    "last byte before its "
-    "write; a concurrent writer still in the middle of a large write looks like a killed writer's "
-    "fragment, so the record gets a leading newline and the log a blank line (Filebeat: 'Error decoding "
-    "JSON: EOF')",
-)
 def test_concurrent_large_writes_leave_no_blank_line(shim, workdir):
     _concurrent(shim, workdir, 64, 1 << 20)
     blank = [n for n, raw in enumerate(raw_lines(shim.log), 1) if raw == b"\n"]
