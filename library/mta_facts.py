@@ -5,6 +5,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
 DOCUMENTATION = r"""
 ---
 module: mta_facts
@@ -135,11 +140,6 @@ swap_package:
     installed: {description: Whether it is installed., type: bool}
     version: {description: Installed version, or null., type: str}
 """
-
-import os
-import re
-
-from ansible.module_utils.basic import AnsibleModule
 
 # ${db:Status-Abbrev} is three letters: desired action, package status, error flag. The second letter
 # says what is on disk: "c" only configuration files, "n" nothing; anything else has files installed
