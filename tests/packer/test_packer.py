@@ -252,6 +252,7 @@ def test_packer_build_then_cron_mail_on_first_boot(tmp_path, containers):
     # flavour sends no probe), so every record of the next boot comes from the new instance.
     realpath = podman("exec", build, "readlink", "-f", "/usr/sbin/sendmail").stdout.strip()
     assert realpath == LAUNCHER
+    assert podman("exec", build, "test", "-f", LOG, check=False).returncode == 0, f"no {LOG} in the image"
     assert log_records(build) == []
 
     # The job exists only in the image: cron is stopped first so that the build container never runs it.
