@@ -20,10 +20,10 @@ module: sendmail_probe
 short_description: Send a unique probe through sendmail as given users and find each one in the shim's log
 description:
   - For each user in O(users), pipes a message carrying a unique token into O(sendmail) as that user (fork,
-    drop supplementary groups, setgid, setuid: no C(sudo) or C(runuser) needed), then waits at most
+    drop supplementary groups, setgid, setuid; no C(sudo) or C(runuser) needed), then waits at most
     O(timeout) seconds until a record carrying the token appears in O(log).
   - A probe passes when its record is found and the record's C(user.id) is the uid of the user that sent it
-    (and C(user.name), when the record has one, is that user's name). That is what the shim promises: every
+    (and C(user.name), when the record has one, is that user's name). That is what the shim promises; every
     message is logged with the real identity of its caller, whoever the caller is.
   - The log is read only from the size it had just before the probes were sent, and a line is parsed as
     JSON only when it contains a probe token, so the cost does not grow with the size of the log. A rotation
@@ -446,7 +446,10 @@ def run_probes(users, *, sendmail, launcher, check_setuid, log, recipient, timeo
     since_epoch = time.time()
     tail = LogTail(log)
     try:
-        probes = [send_probe(sendmail, user, f"{token}-{user}", recipient, timeout) for user in users]
+        # Once per user: verify_user may be root too, and one token must name one probe.
+        probes = [
+            send_probe(sendmail, user, f"{token}-{user}", recipient, timeout) for user in dict.fromkeys(users)
+        ]
         wait_for_records(tail, probes, timeout)
         for probe in probes:
             verdict(probe, tail, log, timeout, since_epoch)

@@ -144,6 +144,14 @@ def test_probe_lands_in_log_with_identity(host):
     assert result["summary"] == f"ok: {ME} (uid {os.geteuid()}) logged in {probe['seconds']} s"
 
 
+def test_a_user_named_twice_is_probed_once(host):
+    host.install()
+    result = host.probe(users=[ME, ME])
+    assert not result["failed"], result["reasons"]
+    assert len(result["probes"]) == 1
+    assert len(host.records()) == 1
+
+
 def test_flat_ecs_keys_are_understood(host):
     host.install("flat")
     result = host.probe()
