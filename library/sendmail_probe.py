@@ -163,6 +163,17 @@ probes:
       type: str
 """
 
+# Mirrors DOCUMENTATION's options (a unit test keeps the two equal).
+ARGUMENT_SPEC = {
+    "users": {"type": "list", "elements": "str", "default": ["nobody", "root"]},
+    "sendmail": {"type": "path", "default": "/usr/sbin/sendmail"},
+    "launcher": {"type": "path", "default": "/usr/local/sbin/sendmail-shim"},
+    "check_setuid": {"type": "bool", "default": True},
+    "log": {"type": "path", "default": "/var/log/sendmail-shim/mail.ndjson"},
+    "recipient": {"type": "str", "default": "root"},
+    "timeout": {"type": "int", "default": 30},
+    "token": {"type": "str"},
+}
 EX_TEMPFAIL = 75
 EX_OSERR = 71
 POLL_SECONDS = 0.1
@@ -475,19 +486,7 @@ def run_probes(users, *, sendmail, launcher, check_setuid, log, recipient, timeo
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "users": {"type": "list", "elements": "str", "default": ["nobody", "root"]},
-            "sendmail": {"type": "path", "default": "/usr/sbin/sendmail"},
-            "launcher": {"type": "path", "default": "/usr/local/sbin/sendmail-shim"},
-            "check_setuid": {"type": "bool", "default": True},
-            "log": {"type": "path", "default": "/var/log/sendmail-shim/mail.ndjson"},
-            "recipient": {"type": "str", "default": "root"},
-            "timeout": {"type": "int", "default": 30},
-            "token": {"type": "str"},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
     if not params["users"]:
         module.fail_json(msg="users must name at least one user")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import sendmail_probe
+import yaml
 from ansible.module_utils.testing import patch_module_args
 
 # Writes the record the real shim writes (ECS, nested), or misbehaves as MODE says.
@@ -428,3 +429,19 @@ def test_setuid_root_launcher_passes_the_check(shared_host):
     result = shared_host.probe(check_setuid=True)
     assert not result["failed"], result["reasons"]
     assert stat.S_IMODE(shared_host.launcher.stat().st_mode) == 0o4755
+
+
+def test_documentation_matches_the_argument_spec(host):
+    doc = yaml.safe_load(sendmail_probe.DOCUMENTATION)
+    assert doc["module"] == "sendmail_probe"
+    documented = {
+        name: {k: v for k, v in option.items() if k in ("type", "elements", "default")}
+        for name, option in doc["options"].items()
+    }
+    assert documented == sendmail_probe.ARGUMENT_SPEC
+    assert yaml.safe_load(sendmail_probe.EXAMPLES)
+    returned = yaml.safe_load(sendmail_probe.RETURN)
+    host.install()
+    result = host.probe()
+    assert set(returned) == set(result) - {"failed"}
+    assert set(returned["probes"]["contains"]) == set(result["probes"][0])
