@@ -210,15 +210,17 @@ def preflight(sendmail, launcher, check_setuid):
     if not os.path.exists(realpath):
         return [f"{sendmail} is a dangling link: {link_chain(sendmail)}"], [], None
     if realpath != os.path.realpath(launcher):
-        return (
-            [
-                f"{sendmail} resolves to {realpath}, not the launcher {launcher}: the alternatives point "
-                f"elsewhere ({link_chain(sendmail)}; see update-alternatives --display sendmail); "
-                "no probe sent, so that no mail goes to another MTA"
-            ],
-            [],
-            realpath,
-        )
+        chain = link_chain(sendmail)
+        if "/alternatives/" in chain:
+            why = (
+                f"the sendmail alternative points elsewhere ({chain}; "
+                "see update-alternatives --display sendmail)"
+            )
+        else:
+            # Debian's exim4 and postfix ship /usr/sbin/sendmail in their package, outside alternatives.
+            why = f"it is not the alternatives link but another MTA's file ({chain}; see dpkg -S {sendmail})"
+        reason = f"{sendmail} resolves to {realpath}, not the launcher {launcher}: {why}"
+        return [f"{reason}; no probe sent, so that no mail goes to another MTA"], [], realpath
     problems = []
     if check_setuid:
         st = os.stat(realpath)

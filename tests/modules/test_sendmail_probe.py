@@ -234,8 +234,24 @@ def test_alternatives_point_elsewhere_sends_nothing(host, tmp_path):
     assert result["failed"]
     assert result["sendmail_realpath"] == str(exim)
     assert f"resolves to {exim}, not the launcher {host.launcher}" in result["reasons"][0]
-    assert "update-alternatives" in result["reasons"][0]
+    assert "the sendmail alternative points elsewhere" in result["reasons"][0]
+    assert "update-alternatives --display sendmail" in result["reasons"][0]
     assert result["probes"] == []
+    assert not marker.exists()
+
+
+def test_sendmail_of_an_mta_package_outside_alternatives(host, tmp_path):
+    host.install()
+    marker = tmp_path / "foreign-mta-ran"
+    exim = host.root / "usr/sbin/exim4"
+    exim.write_text(FOREIGN.format(marker=marker))
+    exim.chmod(0o755)
+    host.sendmail.unlink()
+    host.sendmail.symlink_to("exim4")
+    result = host.probe()
+    assert result["failed"]
+    assert "it is not the alternatives link but another MTA's file" in result["reasons"][0]
+    assert f"dpkg -S {host.sendmail}" in result["reasons"][0]
     assert not marker.exists()
 
 
