@@ -22,7 +22,6 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -97,7 +96,11 @@ def remove(names):
         run(["podman", "rm", "-f", "-t", "2", *names], check=False)
 
 
-def start(names):
+def start(names, *, stale_apt_lists=False):
+    """Starts fresh systemd containers and waits for their boot. stale_apt_lists: the image's empty apt
+    lists directory gets an old mtime, as on a host whose image is older than the role's apt
+    cache_valid_time (1 h); in an image just built, the role would trust the empty lists and find no
+    package at all (see docs/benchmarks.md)."""
     for name in names:
         run(
             [
@@ -118,6 +121,8 @@ def start(names):
         status = in_box(name, "systemctl", "is-system-running", "--wait", check=False, timeout=180)
         if status.returncode not in (0, 1):
             raise RuntimeError(f"{name} did not boot: {status.stdout.strip()}")
+        if stale_apt_lists:
+            in_box(name, "touch", "-d", "2 days ago", "/var/lib/apt/lists")
 
 
 def install_mta(kind):
@@ -145,18 +150,30 @@ def add_bench_user_and_tools(name):
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def converge(hosts, forks, workdir):
-    """Applies the role with ansible-playbook; returns (seconds, {host: recap counts})."""
-    inventory = workdir / f"inventory-{len(hosts)}.yml"
+TASK_HEADER = re.compile(r"^TASK \[(.+?)\]")
+TASK_TIME = re.compile(r"^(.+?) -{3,} (\d+\.\d+)s$", re.M)
+
+
+def converge(hosts, forks, logdir, label):
+    """Applies the role with ansible-playbook; returns (seconds, {host: recap counts}, details). The
+    output is kept in logdir/ansible-LABEL.log; details holds the slowest tasks (profile_tasks) and
+    the tasks that reported a change."""
+    inventory = logdir / f"inventory-{label}.yml"
     lines = ["all:", "  vars:", "    ansible_connection: containers.podman.podman"]
     lines += ["    ansible_python_interpreter: /usr/bin/python3", "  hosts:"]
     lines += [f"    {host}:" for host in hosts]
     inventory.write_text("\n".join(lines) + "\n")
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env = dict(
+        os.environ,
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+    )
     argv = ["ansible-playbook", "-i", str(inventory), "-f", str(forks), str(REPO / "bench" / "converge.yml")]
     start_time = time.perf_counter()
     proc = run(argv, env=env, check=False)
     seconds = time.perf_counter() - start_time
+    (logdir / f"ansible-{label}.log").write_text(proc.stdout + proc.stderr)
     recap = {
         m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])}
         for m in RECAP.findall(proc.stdout)
@@ -165,7 +182,19 @@ def converge(hosts, forks, workdir):
         raise RuntimeError(
             f"converge failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
         )
-    return seconds, recap
+    task, changed = None, []
+    for line in proc.stdout.splitlines():
+        header = TASK_HEADER.match(line)
+        if header:
+            task = header[1]
+        elif line.startswith("changed:") and task not in changed:
+            changed.append(task)
+    slowest = [(name.strip(), float(secs)) for name, secs in TASK_TIME.findall(proc.stdout)][:8]
+    tasks = {
+        "tasks_run": max(r["ok"] + r["failed"] for r in recap.values()),
+        "tasks_skipped": max(int(m) for m in re.findall(r"skipped=(\d+)", proc.stdout)),
+    }
+    return seconds, recap, {"slowest": slowest, "changed_tasks": changed, **tasks}
 
 
 def sender(name, what, token, cmd, **options):
@@ -207,6 +236,22 @@ def wait_drained(kind, timeout=300):
         time.sleep(2)
 
 
+def podman_costs(name, rounds=10):
+    """Median wall time of the two podman calls the podman connection makes for every module task
+    (it has no pipelining): `podman exec` (mkdir of the temp dir, then the module run) and `podman cp`
+    (the module's AnsiballZ file)."""
+    payload = REPO / "bench" / "sender.py"
+    costs = {"exec": [], "cp": []}
+    for _ in range(rounds):
+        start_time = time.perf_counter()
+        run(["podman", "exec", name, "true"])
+        costs["exec"].append(time.perf_counter() - start_time)
+        start_time = time.perf_counter()
+        run(["podman", "cp", str(payload), f"{name}:/tmp/sst-bench-cp-probe"])
+        costs["cp"].append(time.perf_counter() - start_time)
+    return {what: statistics.median(times) * 1000 for what, times in costs.items()}
+
+
 def machine():
     cpu = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -246,9 +291,20 @@ def wait_quiet(seconds):
 IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
+def _import_times(as_service, argv, message):
+    """{module: (self µs, cumulative µs)} from -X importtime; the last of three runs (caches warm, as in
+    the latency runs)."""
+    times = {}
+    for _ in range(3):
+        out = in_box(SHIM_HOST, *as_service, "python3", "-X", "importtime", "-I", "-S", *argv, input=message)
+        times = {m[4]: (int(m[1]), int(m[2])) for m in IMPORT_LINE.finditer(out.stderr)}
+    return times
+
+
 def profile_shim(bench_uid):
-    """Where the shim's time goes on one cron-style message: -X importtime (imports, cumulative) and
-    cProfile (everything, by cumulative time), run as the service user the way the launcher runs it."""
+    """Where the shim's time goes on one cron-style message, run as the service user the way the launcher
+    runs it: -X importtime, split into what the bare interpreter imports anyway (`-c pass`) and what the
+    shim adds; and cProfile by cumulative time."""
     env = [
         "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8",
         f"SENDMAIL_SHIM_CALLER_UID={bench_uid}", f"SENDMAIL_SHIM_CALLER_GID={bench_uid}",
@@ -256,23 +312,10 @@ def profile_shim(bench_uid):
     ]  # fmt: skip
     as_service = ["setpriv", f"--reuid={SERVICE_USER}", f"--regid={SERVICE_USER}", "--clear-groups", *env]
     message = f"Subject: Cron <{BENCH_USER}@{SHIM_HOST}> profile\n\nprofile run\n"  # one small cron mail
-    imports = []
-    for _ in range(3):  # the last of three: caches warm, as in the latency runs
-        out = in_box(
-            SHIM_HOST,
-            *as_service,
-            "python3",
-            "-X",
-            "importtime",
-            "-I",
-            "-S",
-            SHIM_ENTRY,
-            *CRON_ARGS,
-            input=message,
-        )
-        imports = [(int(m[1]), int(m[2]), len(m[3]) // 2, m[4]) for m in IMPORT_LINE.finditer(out.stderr)]
-    total_us = sum(self_us for self_us, _, _, _ in imports)
-    top = sorted((i for i in imports if i[2] <= 1), key=lambda i: -i[1])[:10]
+    floor = _import_times(as_service, ["-c", "pass"], "")
+    shim = _import_times(as_service, [SHIM_ENTRY, *CRON_ARGS], message)
+    own = {module: times for module, times in shim.items() if module not in floor}
+    top = sorted(own.items(), key=lambda item: -item[1][0])[:10]
     cprof = in_box(
         SHIM_HOST, *as_service, "python3", "-I", "-S", "-m", "cProfile", "-s", "cumulative", SHIM_ENTRY,
         *CRON_ARGS, input=message,
@@ -280,22 +323,25 @@ def profile_shim(bench_uid):
     table = [line for line in cprof.splitlines() if line.strip()]
     head = next((i for i, line in enumerate(table) if line.lstrip().startswith("ncalls")), 0)
     return {
-        "import_total_ms": total_us / 1000,
-        "imports": [{"module": m, "cumulative_ms": c / 1000, "self_ms": s / 1000} for s, c, _, m in top],
+        "interpreter_imports_ms": sum(self_us for self_us, _ in floor.values()) / 1000,
+        "shim_imports_ms": sum(self_us for self_us, _ in own.values()) / 1000,
+        "shim_import_count": len(own),
+        "imports": [{"module": m, "self_ms": t[0] / 1000, "cumulative_ms": t[1] / 1000} for m, t in top],
         "cprofile": table[max(head - 2, 0) : head + 22],
     }
 
 
-def collect(sizes, workdir, out):
+def collect(sizes, logdir, out):
     mta_names = [PREFIX + kind for kind in MTAS]
     say(f"starting {SHIM_HOST} and {', '.join(mta_names)} from {IMAGE}")
-    start([SHIM_HOST, *mta_names])
+    start([SHIM_HOST], stale_apt_lists=True)
+    start(mta_names)
 
     say("converging the role on one fresh host (timed), then the idempotent re-run")
-    seconds, recap = converge([SHIM_HOST], 1, workdir)
-    out["converge"] = {"seconds": seconds, "changed": recap[SHIM_HOST]["changed"]}
-    seconds, recap = converge([SHIM_HOST], 1, workdir)
-    out["rerun"] = {"seconds": seconds, "changed": recap[SHIM_HOST]["changed"]}
+    seconds, recap, details = converge([SHIM_HOST], 1, logdir, "converge")
+    out["converge"] = {"seconds": seconds, "changed": recap[SHIM_HOST]["changed"], **details}
+    seconds, recap, details = converge([SHIM_HOST], 1, logdir, "rerun")
+    out["rerun"] = {"seconds": seconds, "changed": recap[SHIM_HOST]["changed"], **details}
     say(
         f"converge {out['converge']['seconds']:.1f} s, "
         f"re-run {seconds:.1f} s changed={recap[SHIM_HOST]['changed']}"
@@ -351,14 +397,16 @@ def collect(sizes, workdir, out):
         say(f"rss {size // MIB} MiB message: {got['maxrss_kib'] / 1024:.1f} MiB, exit {got['status']}")
 
     out["profile"] = profile_shim(bench_uid)
+    out["podman_costs"] = podman_costs(SHIM_HOST)
 
     fleet = [f"{PREFIX}fleet-{n:02d}" for n in range(1, sizes.fleet + 1)]
     say(f"fleet: {len(fleet)} fresh hosts, forks={len(fleet)}")
     # The measurement containers are done: stop them so that the fleet has the machine to itself.
     remove([SHIM_HOST, *mta_names])
-    start(fleet)
-    seconds, recap = converge(fleet, len(fleet), workdir)
+    start(fleet, stale_apt_lists=True)
+    seconds, recap, details = converge(fleet, len(fleet), logdir, "fleet")
     out["fleet"] = {
+        **details,
         "hosts": len(fleet),
         "seconds": seconds,
         "changed": sum(r["changed"] for r in recap.values()),
@@ -471,6 +519,21 @@ def render(out, sizes):
         f"| {out['fleet']['hosts']} fresh hosts at once, forks={out['fleet']['hosts']} | "
         f"{out['fleet']['seconds']:.1f} | {out['fleet']['changed']} |",
         "",
+        "Slowest tasks (ansible.posix.profile_tasks), seconds:",
+        "",
+        "| task | one host | re-run | fleet |",
+        "|---|---|---|---|",
+    ]
+    times = {run: dict(out[run]["slowest"]) for run in ("converge", "rerun", "fleet")}
+    for task in dict.fromkeys(name for run in times.values() for name in run):
+        cells = " | ".join(f"{times[run][task]:.1f}" if task in times[run] else "" for run in times)
+        lines.append(f"| {task} | {cells} |")
+    lines += [
+        "",
+        "Tasks that reported a change on the re-run: "
+        + (", ".join(f"`{task}`" for task in out["rerun"]["changed_tasks"]) or "none")
+        + ".",
+        "",
         "## Goals (issue 8), from this run",
         "",
         "| goal | measured | |",
@@ -479,23 +542,66 @@ def render(out, sizes):
     lines += [
         f"| {goal} | {measured} | {'met' if ok else '**not met**'} |" for goal, measured, ok in goals(out)
     ]
-    prof = out["profile"]
+    lines += analysis(out)
+    return "\n".join(lines)
+
+
+def analysis(out):
+    """The profiles behind the goals: where the shim's per-message time and the converge time go."""
+    lat, prof, cost = out["latency"], out["profile"], out["podman_costs"]
+    shim, exec_only = lat["shim"]["p50"], lat["/bin/true"]["p50"]
     floor = lat["python3 -I -S -c pass"]["p50"]
+    fastest_mta = min(lat[kind]["p50"] for kind in MTAS)
+    lines = [
+        "",
+        "## Where the time goes",
+        "",
+        "### Per message (latency, burst)",
+        "",
+        f"Of the shim's p50 of {ms(shim)} ms: {ms(exec_only)} ms is an exec as such (`/bin/true`); "
+        f"{ms(floor - exec_only)} ms more is the start of a bare `python3 -I -S` (`-c pass`), whose own "
+        f"imports (encodings, codecs, io, os...) take {prof['interpreter_imports_ms']:.1f} ms of it under "
+        f"`-X importtime`; the remaining {ms(shim - floor)} ms is the setuid launcher and the shim itself, "
+        f"of which the shim's {prof['shim_import_count']} own imports take {prof['shim_imports_ms']:.1f} ms. "
+        f"CPU per message: shim {ms(lat['shim']['cpu'])} ms, bare interpreter "
+        f"{ms(lat['python3 -I -S -c pass']['cpu'])} ms, "
+        + ", ".join(f"{kind} {ms(lat[kind]['cpu'])} ms" for kind in MTAS)
+        + ".",
+        "",
+    ]
+    if floor > fastest_mta:
+        lines += [
+            f"The bare interpreter's start ({ms(floor)} ms) is already above the fastest MTA's whole p50 "
+            f"({ms(fastest_mta)} ms): a shim started as a new Python process per message cannot get under "
+            "that here, whatever it does after start-up; what is left to win is the part above the floor.",
+            "",
+        ]
     lines += [
+        "The shim's own imports (`-X importtime`, one cron message, run as the service user the way the "
+        "launcher runs it, caches warm; modules the bare interpreter also imports left out):",
         "",
-        "## Where the shim's time goes",
-        "",
-        f"p50 of the shim {ms(lat['shim']['p50'])} ms; of `python3 -I -S -c pass` {ms(floor)} ms (interpreter"
-        f" start, the floor under any Python shim); of `/bin/true` {ms(lat['/bin/true']['p50'])} ms (exec "
-        f"itself). Imports under `-X importtime` (one cron message, as the service user, caches warm) add up"
-        f" to {prof['import_total_ms']:.1f} ms; the largest top-level ones, cumulative:",
-        "",
-        "| module | cumulative ms | self ms |",
+        "| module | self ms | cumulative ms |",
         "|---|---|---|",
     ]
-    lines += [f"| {i['module']} | {i['cumulative_ms']:.2f} | {i['self_ms']:.2f} |" for i in prof["imports"]]
+    lines += [f"| {i['module']} | {i['self_ms']:.2f} | {i['cumulative_ms']:.2f} |" for i in prof["imports"]]
     lines += ["", "cProfile of the same run, by cumulative time:", "", "```", *prof["cprofile"], "```", ""]
-    return "\n".join(lines)
+    per_task = 2 * cost["exec"] + cost["cp"]
+    conv, rerun = out["converge"], out["rerun"]
+    lines += [
+        "### Converge",
+        "",
+        f"{conv['tasks_run']} tasks ran on the fresh host ({conv['tasks_skipped']} skipped), "
+        f"{rerun['tasks_run']} on the re-run. The containers.podman.podman connection has no pipelining: "
+        f"every module task is at least a `podman exec` (temp dir), a `podman cp` (the module) and another "
+        f"`podman exec` (the run). Here a `podman exec` takes {cost['exec']:.0f} ms and a `podman cp` "
+        f"{cost['cp']:.0f} ms (medians of 10), so about {per_task:.0f} ms per task before the task does "
+        f"anything: {conv['tasks_run'] * per_task / 1000:.0f} s of the {conv['seconds']:.0f} s converge and "
+        f"{rerun['tasks_run'] * per_task / 1000:.0f} s of the {rerun['seconds']:.0f} s re-run (a loop pays "
+        "it once per item: see the slowest tasks above). The rest is the tasks' own work: apt (toolchain, "
+        "logrotate) on the first run, module start-up on the host every time.",
+        "",
+    ]
+    return lines
 
 
 def main():
@@ -506,6 +612,9 @@ def main():
         "--wait-quiet", type=int, default=0, help="wait up to this many seconds for a quiet machine"
     )
     parser.add_argument("--json", help="also write the raw figures here")
+    parser.add_argument(
+        "--logs", default=str(REPO / ".cache" / "bench"), help="ansible output and inventories of the run"
+    )
     args = parser.parse_args()
     sizes = Sizes(args.quick)
     leftovers = bench_containers()
@@ -517,8 +626,9 @@ def main():
     out = {"machine": machine(), "quiet_before": quietness()}
     started = time.monotonic()
     try:
-        with tempfile.TemporaryDirectory(prefix="sst-bench-") as workdir:
-            collect(sizes, Path(workdir), out)
+        logdir = Path(args.logs)
+        logdir.mkdir(parents=True, exist_ok=True)
+        collect(sizes, logdir, out)
     finally:
         remove(bench_containers())
     out["duration"] = time.monotonic() - started
