@@ -543,7 +543,30 @@ def render(out, sizes):
         f"| {goal} | {measured} | {'met' if ok else '**not met**'} |" for goal, measured, ok in goals(out)
     ]
     lines += analysis(out)
+    lines += METHOD_NOTES
     return "\n".join(lines)
+
+
+METHOD_NOTES = [
+    "## Method notes",
+    "",
+    "- Every container is a systemd container from the harness image, one per system measured; the "
+    "floors run in the shim's container. exim4 is Debian's default configuration (local delivery only), "
+    "postfix is preseeded 'Local only', nullmailer has no relay (its queue only fills: nothing leaves the "
+    "container). What is timed is what the caller waits for: the submission. After each MTA's latency "
+    "and burst runs the bench waits for exim4's and postfix's queues to drain, so that their deliveries "
+    "never run into the next measurement.",
+    "- The shim goes through the launcher exactly as cron's call does: `/usr/sbin/sendmail` -> "
+    "alternatives -> setuid launcher -> `python3 -I -S` as the service user -> one line appended to the log.",
+    "- Fresh hosts: the image's `/var/lib/apt/lists` is empty and dated from the image build. The role's "
+    "apt tasks use `cache_valid_time: 3600`, so on a host made from an image built less than an hour "
+    "before they skip `apt-get update` and then find no package at all ('No package matching gcc'). The "
+    "bench dates that directory back two days on the role's hosts, as on any host made from an older "
+    "image; the role then updates the lists itself, and that time is in the converge figure.",
+    "- Timings are wall-clock from inside the containers (`bench/sender.py`); podman's own overhead is "
+    "only in the fleet figures, where it is what ansible pays per task.",
+    "",
+]
 
 
 def analysis(out):
@@ -558,15 +581,19 @@ def analysis(out):
         "",
         "### Per message (latency, burst)",
         "",
-        f"Of the shim's p50 of {ms(shim)} ms: {ms(exec_only)} ms is an exec as such (`/bin/true`); "
-        f"{ms(floor - exec_only)} ms more is the start of a bare `python3 -I -S` (`-c pass`), whose own "
-        f"imports (encodings, codecs, io, os...) take {prof['interpreter_imports_ms']:.1f} ms of it under "
-        f"`-X importtime`; the remaining {ms(shim - floor)} ms is the setuid launcher and the shim itself, "
-        f"of which the shim's {prof['shim_import_count']} own imports take {prof['shim_imports_ms']:.1f} ms. "
-        f"CPU per message: shim {ms(lat['shim']['cpu'])} ms, bare interpreter "
+        f"Of the shim's p50 of {ms(shim)} ms, {ms(exec_only)} ms is an exec as such (`/bin/true`) and "
+        f"{ms(floor)} ms is what a bare `python3 -I -S -c pass` takes in all; the {ms(shim - floor)} ms "
+        "above that are the setuid launcher and the shim's own work. In CPU per message, less sensitive "
+        f"to the other load: shim {ms(lat['shim']['cpu'])} ms, bare interpreter "
         f"{ms(lat['python3 -I -S -c pass']['cpu'])} ms, "
         + ", ".join(f"{kind} {ms(lat[kind]['cpu'])} ms" for kind in MTAS)
-        + ".",
+        + ". Under `-X importtime` (instrumented, so larger than in a plain run) the bare interpreter's "
+        f"own imports take {prof['interpreter_imports_ms']:.1f} ms and the {prof['shim_import_count']} "
+        f"modules the shim adds {prof['shim_imports_ms']:.1f} ms: `os` and what it pulls in "
+        "(`_collections_abc`, `stat`, `posixpath`) are among them, because `-S` skips `site`, which would "
+        "otherwise have imported them before any script. The burst is the same cost 64 times over on 2 "
+        f"cores: {out['burst']['shim']['cpu'] / out['burst']['shim']['messages'] * 1000:.1f} ms CPU per "
+        "message there.",
         "",
     ]
     if floor > fastest_mta:
@@ -597,8 +624,18 @@ def analysis(out):
         f"{cost['cp']:.0f} ms (medians of 10), so about {per_task:.0f} ms per task before the task does "
         f"anything: {conv['tasks_run'] * per_task / 1000:.0f} s of the {conv['seconds']:.0f} s converge and "
         f"{rerun['tasks_run'] * per_task / 1000:.0f} s of the {rerun['seconds']:.0f} s re-run (a loop pays "
-        "it once per item: see the slowest tasks above). The rest is the tasks' own work: apt (toolchain, "
-        "logrotate) on the first run, module start-up on the host every time.",
+        "it once per item: see the slowest tasks above). The rest is the tasks' own work (apt for the "
+        "toolchain and logrotate on the first run) and ansible's fixed cost per task: the module's start "
+        "on the host and the controller's own work between tasks.",
+        "",
+        f"With {out['fleet']['hosts']} hosts and forks={out['fleet']['hosts']} the same calls run "
+        f"{out['fleet']['hosts']} at a time on 2 cores: a task took "
+        f"{conv['seconds'] / conv['tasks_run']:.1f} s on one host and "
+        f"{out['fleet']['seconds'] / out['fleet']['tasks_run']:.1f} s across the fleet, "
+        f"and the apt tasks download and install the toolchain on every host at once: {out['fleet']['hosts']} "
+        "hosts' work took "
+        f"{out['fleet']['seconds'] / conv['seconds']:.1f} times one host's time. On 2 cores, within 2x "
+        "would need the per-task cost to be mostly waiting rather than CPU, which it is not here.",
         "",
     ]
     return lines
@@ -612,11 +649,18 @@ def main():
         "--wait-quiet", type=int, default=0, help="wait up to this many seconds for a quiet machine"
     )
     parser.add_argument("--json", help="also write the raw figures here")
+    parser.add_argument("--from-json", help="measure nothing: write the doc from figures saved by --json")
     parser.add_argument(
         "--logs", default=str(REPO / ".cache" / "bench"), help="ansible output and inventories of the run"
     )
     args = parser.parse_args()
     sizes = Sizes(args.quick)
+    if args.from_json:
+        out = json.loads(Path(args.from_json).read_text())
+        out["rss"] = {int(size): got for size, got in out["rss"].items()}
+        Path(args.doc).write_text(render(out, sizes))
+        say(f"wrote {args.doc} from {args.from_json}")
+        return
     leftovers = bench_containers()
     if leftovers:
         say(f"removing leftovers of an earlier run: {leftovers}")
