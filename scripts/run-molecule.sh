@@ -12,6 +12,8 @@ if [ ${#scenarios[@]} -eq 0 ]; then
   for f in molecule/*/molecule.yml; do scenarios+=("$(basename "$(dirname "$f")")"); done
 fi
 logs=$(mktemp -d /tmp/sendmail-shim-molecule.XXXXXX)
+# Made once here, so that concurrent ansible runs do not race to create it.
+mkdir -p "$HOME/.ansible/collections/ansible_collections" "$HOME/.ansible/tmp"
 
 run_one() {
   local s=$1 start=$SECONDS rc=0
