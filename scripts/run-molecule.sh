@@ -5,6 +5,8 @@
 # each took, and exits non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/containers/containers.conf}
+export PATH=$PWD/.venv/bin:$PATH
 
 jobs=${MOLECULE_JOBS:-2}
 scenarios=("$@")
