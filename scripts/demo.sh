@@ -65,6 +65,16 @@ up() {
   say "Converging the fleet: ansible-playbook playbooks/site.yml -e site_serial=100%"
   ansible-playbook -i "$inventory" playbooks/site.yml -e site_serial=100%
 
+  say "What changed on every host"
+  for suite in "${suites[@]}"; do
+    podman exec "sst-demo-$suite" sh -c '
+      printf "  %-18s /usr/sbin/sendmail -> %s; exim4: %s; listening on :25: %s; bsd-mailx: %s\n" "$0" \
+        "$(readlink -f /usr/sbin/sendmail)" \
+        "$(dpkg-query -W -f="\${db:Status-Abbrev}" exim4-daemon-light 2>/dev/null | grep -q "^ii" && echo installed || echo removed)" \
+        "$(ss -Hltn "sport = :25" | grep -q . && echo yes || echo nothing)" \
+        "$(dpkg-query -W -f="\${db:Status-Abbrev}" bsd-mailx | grep -q "^ii" && echo kept || echo GONE)"' "sst-demo-$suite"
+  done
+
   say "Verifying every host: ansible-playbook playbooks/verify.yml"
   ansible-playbook -i "$inventory" playbooks/verify.yml
 
