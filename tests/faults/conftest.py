@@ -24,7 +24,7 @@ def workdir():
 
 @pytest.fixture
 def syslog(workdir):
-    sink = SyslogSink(workdir / "syslog.sock")
+    sink = SyslogSink(workdir / "syslog.sock", settle=0.3)
     yield sink
     sink.close()
 

@@ -12,11 +12,10 @@ import hashlib
 import json
 import os
 import re
-import socket
 import subprocess
-import threading
-import time
 from pathlib import Path
+
+from syslog_stub import SyslogStub
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = "/usr/bin/python3"
@@ -130,61 +129,8 @@ class Shim:
         )  # fmt: skip
 
 
-# "<pri>Mmm dd hh:mm:ss sendmail-shim[pid]: ID i/n PART" (files/sendmail_shim/fallback.py)
-_PART = re.compile(
-    rb"^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d sendmail-shim\[\d+\]: ([0-9a-f]+) (\d+)/(\d+) (.*)$", re.S
-)
-
-
-class SyslogSink:
-    """A unix datagram socket standing in for /dev/log, drained by a thread (a full socket queue would
-    block the shim), and the records reassembled from the numbered parts the shim sends there."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.datagrams: list[bytes] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(path))
-        path.chmod(0o666)
-        self._sock.settimeout(0.1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self):
-        while not self._stop.is_set():
-            try:
-                self.datagrams.append(self._sock.recv(1 << 16))
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-
-    def close(self):
-        self._stop.set()
-        self._thread.join()
-        self._sock.close()
-
-    def records(self, settle: float = 0.3) -> dict[str, dict]:
-        """Every complete record received so far, by event id (after `settle` s without a datagram)."""
-        count = -1
-        while count != len(self.datagrams):
-            count = len(self.datagrams)
-            time.sleep(settle)
-        parts: dict[bytes, dict[int, bytes]] = {}
-        totals: dict[bytes, int] = {}
-        for datagram in list(self.datagrams):
-            match = _PART.match(datagram)
-            if match:
-                event, number, total, text = match.groups()
-                parts.setdefault(event, {})[int(number)] = text
-                totals[event] = int(total)
-        out = {}
-        for event, got in parts.items():
-            if len(got) == totals[event]:
-                joined = b"".join(got[n] for n in range(1, totals[event] + 1))
-                out[event.decode()] = json.loads(joined.decode("ascii"), parse_constant=_reject_constant)
-        return out
+class SyslogSink(SyslogStub):
+    """The shared syslog stand-in, with the lookup the fault tests need."""
 
     def record_with(self, token: str) -> dict:
         found = [r for r in self.records().values() if token in r["email"].get("subject", "")]

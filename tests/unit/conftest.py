@@ -5,15 +5,13 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 
 import pytest
 from sendmail_shim import app, message
+from syslog_stub import SyslogStub
 
 FILES = pathlib.Path(__file__).resolve().parents[2] / "files"
 ENTRY = FILES / "sendmail_shim" / "__main__.py"
@@ -41,55 +39,28 @@ def message_bytes(rec):
 
 
 class Syslog:
-    """A unix datagram socket standing in for /dev/log, drained continuously as a daemon would: the
-    kernel queues only a few datagrams per socket (net.unix.max_dgram_qlen)."""
+    """The shared syslog stand-in on a short path: AF_UNIX paths are limited to 108 bytes, and
+    pytest's tmp_path can be longer."""
 
     def __init__(self):
-        # AF_UNIX paths are limited to 108 bytes: pytest's tmp_path can be longer.
         self.dir = tempfile.mkdtemp(prefix="shim-", dir="/tmp")
-        self.path = os.path.join(self.dir, "log.sock")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        self.sock.settimeout(0.05)
-        self.datagrams = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._drain, daemon=True)
-        self._thread.start()
-
-    def _drain(self):
-        while not self._stop.is_set():
-            try:
-                self.datagrams.append(self.sock.recv(65536).decode("ascii"))
-            except (TimeoutError, socket.timeout):
-                continue
+        self.stub = SyslogStub(os.path.join(self.dir, "log.sock"))
+        self.path = self.stub.path
 
     def received(self):
-        # Whatever a finished shim sent is queued already: wait until the queue is empty.
-        count = -1
-        while count != len(self.datagrams):
-            count = len(self.datagrams)
-            time.sleep(0.1)
-        return list(self.datagrams)
+        return [datagram.decode("ascii") for datagram in self.stub.received()]
 
     def record(self, event_id=None):
-        """Reassemble the record from its numbered parts, as docs/record.md tells an operator to."""
-        parts = {}
-        total = 0
-        for datagram in self.received():
-            text = datagram.split("]: ", 1)[1]
-            eid, number, rest = [*text.split(" ", 2), "", ""][:3]
-            if event_id not in (None, eid) or "/" not in number:
-                continue
-            index, total = map(int, number.split("/"))
-            parts[index] = rest
-        assert parts, "no record in syslog"
-        assert sorted(parts) == list(range(1, total + 1))
-        return strict_loads("".join(parts[i] for i in sorted(parts)))
+        """The record with that event id, or the only record when none is named."""
+        records = self.stub.records()
+        assert records, "no record in syslog"
+        if event_id is not None:
+            return records[event_id]
+        (only,) = records.values()
+        return only
 
     def close(self):
-        self._stop.set()
-        self._thread.join()
-        self.sock.close()
+        self.stub.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
