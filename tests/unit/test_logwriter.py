@@ -90,21 +90,26 @@ def test_short_write_leaves_a_terminated_fragment(tmp_path, monkeypatch):
     assert log.read_bytes().splitlines()[-1] == b'{"next":1}'
 
 
-def test_file_size_limit_is_checked_and_sigxfsz_cannot_kill(shim):
-    """A tiny RLIMIT_FSIZE (soft = hard, so it cannot be raised): the record goes to syslog, exit 75."""
-    shim.log.write_bytes(b"")
+def _run_under_file_size_limit(shim, soft, hard):
+    """The shim as the launcher runs it, started by a caller that set RLIMIT_FSIZE to (soft, hard)."""
     code = (
         "import resource, subprocess, sys\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({soft}, {hard}))\n"
         "sys.exit(subprocess.run(sys.argv[1:], input=sys.stdin.buffer.read()).returncode)\n"
     )
-    result = subprocess.run(
+    return subprocess.run(
         # -B: under a tiny RLIMIT_FSIZE Python 3.11 would install truncated .pyc files for later runs.
         [PYTHON, "-c", code, PYTHON, "-B", "-I", "-S", str(ENTRY), "-i", "root"],
         input=CRON_MESSAGE,
         capture_output=True,
         env=shim.env(),
     )
+
+
+def test_file_size_limit_is_checked_and_sigxfsz_cannot_kill(shim):
+    """A tiny RLIMIT_FSIZE (soft = hard, so it cannot be raised): the record goes to syslog, exit 75."""
+    shim.log.write_bytes(b"")
+    result = _run_under_file_size_limit(shim, 100, 100)
     assert result.returncode == 75
     assert b"RLIMIT_FSIZE" in result.stderr
     assert shim.log.read_bytes() == b""
@@ -112,18 +117,7 @@ def test_file_size_limit_is_checked_and_sigxfsz_cannot_kill(shim):
 
 
 def test_soft_file_size_limit_is_raised_to_the_hard_one(shim):
-    code = (
-        "import resource, subprocess, sys\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (100, resource.RLIM_INFINITY))\n"
-        "sys.exit(subprocess.run(sys.argv[1:], input=sys.stdin.buffer.read()).returncode)\n"
-    )
-    result = subprocess.run(
-        # -B: under a tiny RLIMIT_FSIZE Python 3.11 would install truncated .pyc files for later runs.
-        [PYTHON, "-c", code, PYTHON, "-B", "-I", "-S", str(ENTRY), "-i", "root"],
-        input=CRON_MESSAGE,
-        capture_output=True,
-        env=shim.env(),
-    )
+    result = _run_under_file_size_limit(shim, 100, "resource.RLIM_INFINITY")
     assert result.returncode == 0, result.stderr
     assert shim.record()["message"] == CRON_MESSAGE.decode()
 
