@@ -222,12 +222,18 @@ def test_dangling_link(host):
     assert str(host.alternative) in result["reasons"][0]
 
 
-def test_alternatives_point_elsewhere_sends_nothing(host, tmp_path):
-    host.install()
+def _plant_foreign_mta(host, tmp_path):
+    """An exim4 that leaves a marker if the probe ever runs it."""
     marker = tmp_path / "foreign-mta-ran"
     exim = host.root / "usr/sbin/exim4"
     exim.write_text(FOREIGN.format(marker=marker))
     exim.chmod(0o755)
+    return exim, marker
+
+
+def test_alternatives_point_elsewhere_sends_nothing(host, tmp_path):
+    host.install()
+    exim, marker = _plant_foreign_mta(host, tmp_path)
     host.alternative.unlink()
     host.alternative.symlink_to(exim)
     result = host.probe()
@@ -242,10 +248,7 @@ def test_alternatives_point_elsewhere_sends_nothing(host, tmp_path):
 
 def test_sendmail_of_an_mta_package_outside_alternatives(host, tmp_path):
     host.install()
-    marker = tmp_path / "foreign-mta-ran"
-    exim = host.root / "usr/sbin/exim4"
-    exim.write_text(FOREIGN.format(marker=marker))
-    exim.chmod(0o755)
+    _, marker = _plant_foreign_mta(host, tmp_path)
     host.sendmail.unlink()
     host.sendmail.symlink_to("exim4")
     result = host.probe()
