@@ -2,10 +2,11 @@
 
 import os
 
-from conftest import make_context, message_bytes, sink_of, strict_loads
+from conftest import make_context, sink_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sendmail_shim import app, cli, headers, record
+from shimtest import message_bytes, strict_loads
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -67,7 +68,6 @@ def test_the_whole_shim_never_crashes(tmp_path, monkeypatch, args, data):
     os.write(w, data)
     os.close(w)
     monkeypatch.setattr(app, "STDIN_FD", r)
-    monkeypatch.setattr(app.sys, "stdin", None)  # -bs would read sys.stdin; end of input instead
     try:
         status = app.main(["sendmail", *args], ctx.environ)
     finally:
