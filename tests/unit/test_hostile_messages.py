@@ -6,6 +6,7 @@ import codecs
 import encodings.aliases
 import fcntl
 import os
+import select
 import signal
 import subprocess
 import textwrap
@@ -242,9 +243,16 @@ def _nonblocking_pipe():
 
 
 def _trickle(w, data, pieces=8, pause=0.05):
+    """Write `data` in pieces with pauses, so that the reader meets an empty pipe (EAGAIN) on the way;
+    give up when the reader stops reading."""
     step = len(data) // pieces + 1
     for start in range(0, len(data), step):
-        os.write(w, data[start : start + step])
+        view = memoryview(data)[start : start + step]
+        while view:
+            if not select.select([], [w], [], 10)[1]:
+                os.close(w)
+                return
+            view = view[os.write(w, view[: select.PIPE_BUF]) :]
         time.sleep(pause)
     os.close(w)
 
@@ -277,7 +285,7 @@ def test_non_blocking_stdin_is_read_whole(shim, args):
 _SIGNAL_DURING_WRITE = textwrap.dedent("""\
     import os, signal, sys
     sys.path.insert(0, sys.argv[1])
-    from sendmail_shim import __main__ as _, app, logwriter
+    from sendmail_shim import app, logwriter
     signum = int(sys.argv[2])
     real_write = logwriter._write_all
 
