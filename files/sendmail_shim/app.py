@@ -233,7 +233,8 @@ def _rescue_record(argv, sink, reason):
     """A record that needs nothing that may have failed: no config, identity or header parsing."""
     import binascii  # noqa: PLC0415
 
-    kept = bytes(sink.kept) if sink is not None else b""
+    # Within the syslog bound (fallback.MAX_PARTS), with room for the other fields and the argv.
+    kept = bytes(sink.kept[: (fallback.MAX_TEXT // 2) // 4 * 3]) if sink is not None else b""
     event_id = record.new_id()
     fields = {
         "@timestamp": record.timestamp()[0],
@@ -246,7 +247,7 @@ def _rescue_record(argv, sink, reason):
                 "bytes": sink.total if sink is not None else 0,
                 "kept_bytes": len(kept),
                 "sha256": sink.hexdigest() if sink is not None else None,
-                "truncated": sink.truncated if sink is not None else False,
+                "truncated": sink is not None and sink.total > len(kept),
                 "base64": binascii.b2a_base64(kept, newline=False).decode("ascii"),
             },
         },

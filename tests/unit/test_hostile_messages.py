@@ -400,3 +400,21 @@ def test_8_mib_plain_text_passes_syslog_whole(shim):
     assert proc.returncode == 75
     assert b"cut to" not in proc.stderr
     assert message_bytes(shim.syslog.record()) == data
+
+
+def test_rescue_record_of_a_large_message_stays_within_the_syslog_bound(tmp_path, monkeypatch, syslog):
+    """An internal error keeps the message as base64 only: 8 MiB of it would be about 6,200 parts."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(record, "build", broken)
+    ctx = make_context(tmp_path, syslog_socket=syslog.path)
+    data = os.urandom(8 << 20)
+    assert run_main(ctx, data) == 75
+    rec = syslog.record()
+    kept = rec["sendmail_shim"]["message"]
+    assert message_bytes(rec) == data[: kept["kept_bytes"]]
+    assert kept["truncated"] is True and kept["bytes"] == len(data)
+    parts = [d for d in syslog.received() if f"{rec['event']['id']} " in d and "/" in d.split()[5]]
+    assert len(parts) <= fallback.MAX_PARTS
