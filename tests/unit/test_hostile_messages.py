@@ -15,7 +15,7 @@ import time
 
 import pytest
 from conftest import make_context, sink_of
-from sendmail_shim import app, cli, fallback, headers, record
+from sendmail_shim import app, cli, fallback, headers, logwriter, record
 from shimtest import ENTRY, FILES, PYTHON, message_bytes, parse_record
 
 
@@ -327,6 +327,20 @@ def test_signal_before_the_write_records_nothing_and_says_so(shim, name, status)
     if name == "SIGINT":
         assert b"before the message was recorded" in err
     assert shim.records() == []
+
+
+def test_a_writer_stopped_while_holding_the_lock_delays_others_by_at_most_the_bound(shim):
+    """SIGSTOP cannot be held back: a writer stopped with the lock (held here by the test) costs the
+    next writer logwriter._LOCK_WAIT, after which it writes without the lock."""
+    shim.run("-i", "root", stdin=b"Subject: first\n\none\n")
+    with open(shim.log, "ab") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        start = time.monotonic()
+        proc = shim.run("-i", "root", stdin=b"Subject: second\n\ntwo\n")
+        waited = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert logwriter._LOCK_WAIT <= waited < logwriter._LOCK_WAIT + 5
+    assert [rec["email"]["subject"] for rec in shim.records()] == ["first", "second"]
 
 
 # 7. Command-line forms real MTAs accept; bare CR line ends.
