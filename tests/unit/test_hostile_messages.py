@@ -141,6 +141,18 @@ def test_huge_argv_is_cut_to_the_cap(tmp_path):
     assert cuts["sendmail_shim.envelope.recipients"]["total"] == 20000
 
 
+def test_classic_layout_keeps_the_cap_and_says_what_it_cut(tmp_path):
+    limit = 65536
+    argv = ("sendmail", "-i", *[f"rcpt{i}@example.org" for i in range(20000)])
+    ctx = make_context(tmp_path, argv=argv, max_line_bytes=limit, log_format="classic")
+    rec, line = build(ctx, b"Subject: s\n\nhello\n")
+    assert len(line) <= limit
+    assert rec["body"] == "Subject: s\n\nhello\n"
+    (cut,) = rec["cut"]
+    assert cut == {"field": "arguments", "kept": len(rec["arguments"]), "total": 20001}
+    assert rec["arguments"] == list(argv[1 : 1 + len(rec["arguments"])])
+
+
 def _plain_text(size):
     line = b"The quick brown fox jumps over the lazy dog, 0123456789 times; all is well.\n"
     return (line * (size // len(line) + 1))[:size]
