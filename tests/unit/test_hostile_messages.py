@@ -444,3 +444,12 @@ def test_rescue_record_of_a_large_message_stays_within_the_syslog_bound(tmp_path
     assert kept["truncated"] is True and kept["bytes"] == len(data)
     parts = [d for d in syslog.received() if f"{rec['event']['id']} " in d and "/" in d.split()[5]]
     assert len(parts) <= fallback.MAX_PARTS
+
+
+def test_docs_state_the_bounds_the_code_has():
+    """docs/record.md shows the fallback's and the lock's bounds: they are the code's."""
+    doc = " ".join((FILES.parent / "docs" / "record.md").read_text().split())
+    assert f"at most **{fallback.MAX_PARTS} parts** ({fallback.MAX_TEXT:,} ASCII characters" in doc
+    assert f"cut to {fallback.MAX_PARTS} syslog parts" in doc
+    assert f"the first {(fallback.MAX_TEXT // 2) // 4 * 3:,} bytes of the message" in doc
+    assert f"by at most {logwriter._LOCK_WAIT:g} seconds" in doc
