@@ -13,15 +13,44 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sendmail_shim import app, message
+
 REPO = Path(__file__).resolve().parents[1]
 FILES = REPO / "files"
 ENTRY = FILES / "sendmail_shim" / "__main__.py"
 # The interpreter the launcher runs the shim with; the venv's where a machine has no system python3.
 SYSTEM_PYTHON = "/usr/bin/python3"
 PYTHON = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
-EX_OK = 0
-EX_USAGE = 64
 EX_TEMPFAIL = 75
+
+
+# A message as cron sends it (Debian's cron, with its X-Cron-Env header).
+CRON_MESSAGE = (
+    b"From: root (Cron Daemon)\n"
+    b"To: root\n"
+    b"Subject: Cron <root@host> run-parts --report /etc/cron.daily\n"
+    b"MIME-Version: 1.0\n"
+    b"Content-Type: text/plain; charset=UTF-8\n"
+    b"Content-Transfer-Encoding: 8bit\n"
+    b"X-Cron-Env: <SHELL=/bin/sh>\n"
+    b"\n"
+    b"/etc/cron.daily/logrotate: done\n"
+)
+
+
+def make_context(tmp_path, argv=("sendmail", "-i", "root"), **settings):
+    """An app.Context as a run with `argv` and a config of `settings` would have it."""
+    config = tmp_path / "ctx.conf"
+    values = {"log_path": str(tmp_path / "mail.ndjson"), "syslog_socket": str(tmp_path / "no-syslog")}
+    values.update(settings)
+    config.write_text("".join(f"{k} = {v}\n" for k, v in values.items()))
+    return app.Context(list(argv), {"SENDMAIL_SHIM_CONFIG": str(config)})
+
+
+def sink_of(data, cap=8 << 20):
+    sink = message.Sink(cap)
+    sink.feed(data)
+    return sink
 
 
 class BadLog(AssertionError):

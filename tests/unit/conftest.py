@@ -6,7 +6,6 @@ import signal
 import tempfile
 
 import pytest
-from sendmail_shim import app, message
 from shimtest import Shim
 from syslog_stub import SyslogStub
 
@@ -52,31 +51,3 @@ def shim(tmp_path, syslog):
     """The shim in a sandbox: its own config, log directory and syslog socket."""
     (tmp_path / "log").mkdir()
     return Shim(tmp_path / "sendmail-shim.conf", tmp_path / "log" / "mail.ndjson", syslog)
-
-
-CRON_MESSAGE = (
-    b"From: root (Cron Daemon)\n"
-    b"To: root\n"
-    b"Subject: Cron <root@host> run-parts --report /etc/cron.daily\n"
-    b"MIME-Version: 1.0\n"
-    b"Content-Type: text/plain; charset=UTF-8\n"
-    b"Content-Transfer-Encoding: 8bit\n"
-    b"X-Cron-Env: <SHELL=/bin/sh>\n"
-    b"\n"
-    b"/etc/cron.daily/logrotate: done\n"
-)
-
-
-def make_context(tmp_path, argv=("sendmail", "-i", "root"), **settings):
-    """An app.Context as a run with `argv` and a config of `settings` would have it."""
-    config = tmp_path / "ctx.conf"
-    values = {"log_path": str(tmp_path / "mail.ndjson"), "syslog_socket": str(tmp_path / "no-syslog")}
-    values.update(settings)
-    config.write_text("".join(f"{k} = {v}\n" for k, v in values.items()))
-    return app.Context(list(argv), {"SENDMAIL_SHIM_CONFIG": str(config)})
-
-
-def sink_of(data, cap=8 << 20):
-    sink = message.Sink(cap)
-    sink.feed(data)
-    return sink

@@ -9,9 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CRON_MESSAGE, make_context
 from sendmail_shim import app, record
-from shimtest import FILES, PYTHON
+from shimtest import CRON_MESSAGE, FILES, PYTHON, make_context
 
 PHP_MESSAGE = (
     b"To: dev@example.org\nSubject: =?UTF-8?B?w6l0w6k=?=\nX-Mailer: PHP/8.2\nCc: ops@example.org\n\nHi\n"

@@ -14,9 +14,8 @@ import threading
 import time
 
 import pytest
-from conftest import make_context, sink_of
 from sendmail_shim import app, cli, fallback, headers, logwriter, record
-from shimtest import ENTRY, FILES, PYTHON, message_bytes, parse_record
+from shimtest import ENTRY, FILES, PYTHON, make_context, message_bytes, parse_record, sink_of
 
 
 def build(ctx, data, recipients=(), sender="s@x"):

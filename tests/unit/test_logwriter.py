@@ -6,9 +6,8 @@ import stat
 import subprocess
 
 import pytest
-from conftest import CRON_MESSAGE
 from sendmail_shim import logwriter
-from shimtest import ENTRY, PYTHON
+from shimtest import CRON_MESSAGE, ENTRY, PYTHON
 
 
 def test_creates_the_log_with_a_restrictive_mode(tmp_path):

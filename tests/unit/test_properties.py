@@ -5,11 +5,10 @@ import encodings.aliases
 import os
 import string
 
-from conftest import make_context, sink_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sendmail_shim import app, cli, headers, record
-from shimtest import message_bytes, parse_record, strict_loads
+from shimtest import make_context, message_bytes, parse_record, sink_of, strict_loads
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
