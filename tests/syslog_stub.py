@@ -5,21 +5,18 @@ datagrams per socket, and a full queue would block the shim), and the shim's fal
 reassembled from their numbered parts, the way docs/record.md tells an operator to.
 """
 
-import json
 import os
 import re
 import socket
 import threading
 import time
 
+from shimtest import strict_loads
+
 # "<pri>Mmm dd hh:mm:ss sendmail-shim[pid]: ID i/n PART" (files/sendmail_shim/fallback.py)
 _PART = re.compile(
     rb"^<\d+>\w{3} [ \d]\d \d\d:\d\d:\d\d sendmail-shim\[\d+\]: ([0-9a-f]+) (\d+)/(\d+) (.*)$", re.S
 )
-
-
-def _reject_constant(name):
-    raise ValueError("not strict JSON: " + name)
 
 
 class SyslogStub:
@@ -72,5 +69,14 @@ class SyslogStub:
         for event, got in parts.items():
             if sorted(got) == list(range(1, totals[event] + 1)):
                 joined = b"".join(got[n] for n in sorted(got))
-                complete[event.decode()] = json.loads(joined.decode("ascii"), parse_constant=_reject_constant)
+                complete[event.decode()] = strict_loads(joined.decode("ascii"))
         return complete
+
+    def record(self, event_id=None):
+        """The record with that event id, or the only record when none is named."""
+        records = self.records()
+        assert records, f"no record in syslog ({len(self.datagrams)} datagrams)"
+        if event_id is not None:
+            return records[event_id]
+        (only,) = records.values()
+        return only

@@ -15,12 +15,15 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #ifndef SHIM_PYTHON
@@ -140,6 +143,41 @@ static void fix_fds(rlim_t max_fd)
 		close((int)fd);
 }
 
+/*
+ * What else survives execve and is the caller's to choose: ignored or blocked signals (the shim could not
+ * be stopped, or would never see the signals it holds back and releases), armed interval timers (a
+ * SIGALRM or SIGPROF that kills the shim at a moment of the caller's choosing), SCHED_IDLE or another
+ * policy (a shim that never gets the CPU while it holds the log's lock) and a CPU affinity pinned to a
+ * busy CPU. The nice value stays the caller's: it only orders the shim among the caller's own work.
+ */
+static void reset_inherited_state(void)
+{
+	static const struct itimerval disarmed;
+	const struct sched_param other = {.sched_priority = 0};
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	cpu_set_t all;
+
+	/* 32 and 33 are glibc's own (EINVAL), SIGKILL and SIGSTOP cannot be changed: skipped. */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, &dfl, NULL) != 0 && errno != EINVAL)
+			die("sigaction");
+	if (sigemptyset(&none) != 0 || sigprocmask(SIG_SETMASK, &none, NULL) != 0)
+		die("sigprocmask");
+	if (setitimer(ITIMER_REAL, &disarmed, NULL) != 0 || setitimer(ITIMER_VIRTUAL, &disarmed, NULL) != 0 ||
+	    setitimer(ITIMER_PROF, &disarmed, NULL) != 0)
+		die("setitimer");
+	/* Leaving SCHED_IDLE needs CAP_SYS_NICE (not granted in containers): there the caller's stays. */
+	if (sched_setscheduler(0, SCHED_OTHER, &other) != 0 && errno != EPERM)
+		die("sched_setscheduler");
+	/* The kernel keeps the CPUs of the caller's cpuset among these; only an empty result fails. */
+	CPU_ZERO(&all);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		CPU_SET(cpu, &all);
+	if (sched_setaffinity(0, sizeof(all), &all) != 0)
+		die("sched_setaffinity");
+}
+
 /* The whole environment is the caller's: only these values reach the shim. */
 static void set_env(uid_t caller_uid, gid_t caller_gid, const char *invoked_as, int privileged)
 {
@@ -203,6 +241,7 @@ int main(int argc, char **argv)
 	if (getrlimit(RLIMIT_NOFILE, &nofile) != 0)
 		die("getrlimit");
 	reset_limits();
+	reset_inherited_state();
 	fix_fds(nofile.rlim_max);
 	set_env(caller_uid, caller_gid, invoked_as, privileged);
 

@@ -37,6 +37,24 @@ class Context:
         self.sink = None
         self.handled = False
         self._problems_reported = False
+        self._unheld_mask = None
+
+    def hold_signals(self):
+        """From here on a record may be in the log or the fallback: a signal must not end the run as if
+        it were not (a caller would send it again). Held until the exit status is given, or in SMTP
+        until the reply that tells the client is sent (release_signals)."""
+        from sendmail_shim import logwriter  # noqa: PLC0415 - not needed by -bp, -bi, -bv
+
+        mask = logwriter.hold_signals()
+        if self._unheld_mask is None:
+            self._unheld_mask = mask
+
+    def release_signals(self):
+        if self._unheld_mask is not None:
+            from sendmail_shim import logwriter  # noqa: PLC0415
+
+            logwriter.restore_signals(self._unheld_mask)
+            self._unheld_mask = None
 
     def report_config_problems(self):
         if not self._problems_reported:
@@ -76,6 +94,7 @@ def _unique(addresses):
 def submit(ctx, sink, sender, recipients, hdrs, *, extra=None):
     """Record one message: in the log, or in the fallback. Returns (in the log?, event id)."""
     rec = record.build(ctx, sink, sender, recipients, hdrs, extra=extra)
+    ctx.hold_signals()
     if ctx.config_problems:
         ctx.report_config_problems()
         reason = "the configuration has errors (above), so the log was not tried"
@@ -90,9 +109,30 @@ def submit(ctx, sink, sender, recipients, hdrs, *, extra=None):
             reason = str(exc)
         else:
             return True, rec.event_id
+    note = ""
+    if ctx.cfg.fallback == "syslog":
+        rec, note = _within_syslog_bound(ctx, rec, sink, (sender, recipients, hdrs), extra)
     where = fallback.keep(ctx.cfg, rec, reason)
-    say(f"{reason}; message {rec.event_id} kept {where}")
+    say(f"{reason}; message {rec.event_id} kept {where}{note}")
     return False, rec.event_id
+
+
+def _within_syslog_bound(ctx, rec, sink, envelope, extra):
+    """`rec`, or the record rebuilt with a smaller line cap so that it is at most fallback.MAX_PARTS
+    syslog parts; and the note for the stderr line."""
+    size = len(rec.ascii_line())
+    if size <= fallback.MAX_TEXT:
+        return rec, ""
+    limit = ctx.cfg.max_line_bytes
+    while size > fallback.MAX_TEXT:
+        # The ASCII form may be up to six times the UTF-8 line: scale the cap by what it came to.
+        limit = int(limit * fallback.MAX_TEXT / size * 0.98)
+        rec = record.build(ctx, sink, *envelope, extra=extra, line_limit=limit)
+        size = len(rec.ascii_line())
+    return rec, (
+        f"; cut to {fallback.MAX_PARTS} syslog parts to pass journald's rate limit"
+        f" (it keeps {rec.kept_bytes} of the message's {sink.total} bytes)"
+    )
 
 
 def _deliver(ctx):
@@ -143,7 +183,9 @@ def _run(argv, environ, state):
     if mode == "smtp":
         from sendmail_shim import smtp  # noqa: PLC0415 - cron and sudo never need it
 
-        return smtp.serve(ctx, sys.stdin.buffer, sys.stdout.buffer, lambda *a, **k: submit(ctx, *a, **k))
+        return smtp.serve(
+            ctx, message.LineReader(STDIN_FD), sys.stdout.buffer, lambda *a, **k: submit(ctx, *a, **k)
+        )
     return _deliver(ctx)
 
 
@@ -191,7 +233,8 @@ def _rescue_record(argv, sink, reason):
     """A record that needs nothing that may have failed: no config, identity or header parsing."""
     import binascii  # noqa: PLC0415
 
-    kept = bytes(sink.kept) if sink is not None else b""
+    # Within the syslog bound (fallback.MAX_PARTS), with room for the other fields and the argv.
+    kept = bytes(sink.kept[: (fallback.MAX_TEXT // 2) // 4 * 3]) if sink is not None else b""
     event_id = record.new_id()
     fields = {
         "@timestamp": record.timestamp()[0],
@@ -204,7 +247,7 @@ def _rescue_record(argv, sink, reason):
                 "bytes": sink.total if sink is not None else 0,
                 "kept_bytes": len(kept),
                 "sha256": sink.hexdigest() if sink is not None else None,
-                "truncated": sink.truncated if sink is not None else False,
+                "truncated": sink is not None and sink.total > len(kept),
                 "base64": binascii.b2a_base64(kept, newline=False).decode("ascii"),
             },
         },
@@ -222,8 +265,6 @@ def _standard_streams():
         except OSError:
             # The lowest free descriptor: fd itself, since the ones below it are open by now.
             os.open(os.devnull, os.O_RDWR)
-    if sys.stdin is None:
-        sys.stdin = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
     if sys.stdout is None:
         sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
 
@@ -240,7 +281,8 @@ def main(argv=None, environ=None):
             argv[:1] = [invoked_as]
         return _run(argv, environ, state)
     except KeyboardInterrupt:
-        say("interrupted; nothing recorded")
+        # SIGINT is held once a record may exist (Context.hold_signals): this one came before.
+        say("interrupted (SIGINT) before the message was recorded; the message is not kept")
         return EX_TEMPFAIL
     except Exception as exc:  # noqa: BLE001 - the caller must never see a traceback
         return _rescue(argv, environ, state, exc)

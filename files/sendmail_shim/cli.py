@@ -25,6 +25,11 @@ MODES = {
 
 _PROGRAM_MODES = {"mailq": "p", "newaliases": "i"}
 
+# Exim's -oM options (the received protocol, the sender's address, host and ident...) take their value as
+# the next word: "-oMr smtp". Sendmail's -oM defines a macro with the value attached ("-oMrsmtp"), so a
+# bare -oM of these names means Exim's form.
+_EXIM_OM = frozenset(("Ma", "Maa", "Mai", "Mas", "Mi", "Mm", "Mr", "Ms", "Mt"))
+
 
 class Options:
     """What the command line asked for; `to_record` gives the part that goes into the record."""
@@ -87,6 +92,11 @@ def _truthy(value):
     return value.lower() not in ("f", "false", "n", "no", "0", "off")
 
 
+def _sendmail_bool(value):
+    """Sendmail's atobool for a one-letter option's attached value: empty or t/T/y/Y is true."""
+    return not value or value[0] in "tTyY"
+
+
 def _apply(opts, letter, value):
     word = "-" + letter + value
     if letter in _NEVER_ACTED_ON:
@@ -109,8 +119,8 @@ def _apply(opts, letter, value):
         opts.envelope_id = value
     elif letter == "o":
         opts.o.append(value)
-        if value == "i":
-            opts.ignore_dots = True
+        if value[:1] == "i":
+            opts.ignore_dots = _sendmail_bool(value[1:])
     elif letter == "O":
         opts.O.append(value)
         name, eq, setting = value.partition("=")
@@ -160,6 +170,9 @@ def parse(args, argv0="sendmail"):
                         opts.errors.append("option requires an argument -- " + repr(letter))
                         break
                     value = args[i]
+                    i += 1
+                elif letter == "o" and value in _EXIM_OM and i < n:
+                    value = f"{value} {args[i]}"
                     i += 1
                 _apply(opts, letter, value)
                 break

@@ -12,6 +12,12 @@ import time
 
 TAG = "sendmail-shim"
 CHUNK_CHARS = 1800  # with the header, under the 2048 bytes every syslog daemon accepts
+# journald drops what a unit logs beyond RateLimitBurst=10000 messages per priority in 30 s (its default;
+# scaled up by 1.25 to 5 with free disk space, never down). A record of at most half that many parts
+# passes whole even after other messages of the same unit; a larger one is cut to fit (app.py), and the
+# caller's stderr line says so.
+MAX_PARTS = 5000
+MAX_TEXT = MAX_PARTS * CHUNK_CHARS
 LOG_ERR = 3
 LOG_INFO = 6
 _TIMEOUT_SECONDS = 5.0

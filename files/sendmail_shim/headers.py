@@ -5,10 +5,10 @@ Hand-written because the email package costs more start-up time than the whole r
 
 import binascii
 
-# Bounds on what header-derived values may add to a record: a header block can be megabytes long.
-MAX_FIELDS = 1000
-MAX_VALUE_CHARS = 8192
-MAX_ADDRESSES = 1000
+# Codecs that Python can look up by a charset name but that are not mail charsets: they turn escape
+# sequences or IDNA labels into text, and may produce lone surrogates that no UTF-8 record can hold.
+# (The transform codecs, base64, zlib, rot13 and friends, are no text encodings at all.)
+_NOT_CHARSETS = frozenset(("unicode_escape", "raw_unicode_escape", "punycode", "idna", "undefined"))
 
 _MONTHS = {
     m: i
@@ -24,44 +24,56 @@ def _is_field_name(name):
     return bool(name) and all(32 < c < 127 for c in name)
 
 
+def _lines(data, pos):
+    """(line, next position) from `pos` on; a line ends at LF, CRLF or a bare CR (old Mac files)."""
+    size = len(data)
+    next_cr = -1
+    while pos < size:
+        nl = data.find(b"\n", pos)
+        if next_cr < pos:
+            # Remembered between lines: searching again from every line would be quadratic without CRs.
+            next_cr = data.find(b"\r", pos)
+            if next_cr < 0:
+                next_cr = size
+        end = size if nl < 0 else nl
+        if next_cr < end:
+            end = next_cr
+            step = 2 if data[end + 1 : end + 2] == b"\n" else 1
+        else:
+            step = 1
+        yield data[pos:end], end + step
+        pos = end + step
+
+
 def parse_block(data):
     """[(lower-case name, unfolded value)] of the header block at the start of `data`.
 
     The block ends at the first empty line or at the first line that is neither a field nor a
-    continuation (a message without headers has none). A leading mbox "From " line is skipped.
+    continuation (a message without headers has none). A leading mbox "From " line is skipped. There is
+    no limit on the number or the length of fields: the record's line cap decides what is kept of them.
     """
     fields = []
     pos = 0
-    size = len(data)
     if data.startswith(b"From "):
-        nl = data.find(b"\n")
-        pos = size if nl < 0 else nl + 1
-    while pos < size and len(fields) < MAX_FIELDS:
-        nl = data.find(b"\n", pos)
-        end = size if nl < 0 else nl
-        line = data[pos:end]
-        pos = end + 1
-        if line.endswith(b"\r"):
-            line = line[:-1]
+        pos = next(_lines(data, 0))[1]
+    for line, _next in _lines(data, pos):
         if not line:
             break
         if line[:1] in (b" ", b"\t"):
             if not fields:
                 break
-            name, value = fields[-1]
-            if len(value) < MAX_VALUE_CHARS * 4:
-                fields[-1] = (name, value + line)
+            fields[-1][1].append(line)
             continue
         colon = line.find(b":")
         if colon <= 0 or not _is_field_name(line[:colon].rstrip()):
             break
-        fields.append((line[:colon].rstrip().decode("ascii").lower(), line[colon + 1 :]))
-    return [(name, _text(value)) for name, value in fields]
+        fields.append((line[:colon].rstrip().decode("ascii").lower(), [line[colon + 1 :]]))
+    return [(name, _text(b"".join(parts))) for name, parts in fields]
 
 
 def _text(raw):
     # RFC 6532 allows UTF-8 in headers; anything else becomes U+FFFD rather than failing.
-    return raw.decode("utf-8", "replace").strip()[: MAX_VALUE_CHARS * 4]
+    return raw.decode("utf-8", "replace").strip()
 
 
 _encoded_word = None
@@ -100,21 +112,38 @@ def decode_words(value):
             out.append(match.group(0))
         else:
             if pending and pending[-1][0] == charset:
-                pending[-1] = (charset, pending[-1][1] + raw)
+                pending[-1] = (charset, pending[-1][1] + raw, pending[-1][2] + match.group(0))
             else:
-                pending.append((charset, raw))
+                pending.append((charset, raw, match.group(0)))
         pos = match.end()
     _flush(pending, out)
     out.append(value[pos:])
     return "".join(out)
 
 
+def _text_codec(charset):
+    """Whether `charset` names a codec that turns bytes into text: a mail charset, not a transform."""
+    import codecs  # noqa: PLC0415 - loaded already by the interpreter; imported where it is used
+
+    try:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError):
+        return False
+    return getattr(info, "_is_text_encoding", True) and info.name.replace("-", "_") not in _NOT_CHARSETS
+
+
 def _flush(pending, out):
-    for charset, raw in pending:
-        try:
-            out.append(raw.decode(charset, "replace"))
-        except (LookupError, UnicodeError, ValueError, TypeError):
-            out.append(raw.decode("utf-8", "replace"))
+    """Decode the pending words; a word whose charset is no text charset, or whose text would not be
+    valid Unicode (lone surrogates), stays as it was written."""
+    for charset, raw, written in pending:
+        text = None
+        if _text_codec(charset):
+            try:
+                text = raw.decode(charset, "replace")
+                text.encode("utf-8")
+            except (LookupError, UnicodeError, ValueError, TypeError):
+                text = None
+        out.append(written if text is None else text)
     pending.clear()
 
 
@@ -156,6 +185,13 @@ def _split_top(value):
             i = _skip_comment(value, i)
             current.append(" ")
             continue
+        if c == "[":
+            # A domain literal: "[IPv6:2001:db8::1]" holds colons that are not a group's.
+            j = value.find("]", i)
+            j = n - 1 if j < 0 else j
+            current.append(value[i : j + 1])
+            i = j + 1
+            continue
         if c == "<":
             in_angle = True
         elif c == ">":
@@ -181,7 +217,7 @@ def _split_top(value):
     return items
 
 
-def parse_addresses(value, limit=MAX_ADDRESSES):
+def parse_addresses(value):
     """The addr-specs of an address list: 'A <a@x>, "B, C" <b@y>, c@z (C)' -> ['a@x', 'b@y', 'c@z']."""
     found = []
     for item in _split_top(value):
@@ -195,9 +231,15 @@ def parse_addresses(value, limit=MAX_ADDRESSES):
         else:
             addr = item
         addr = addr.strip()
-        if addr and len(found) < limit:
+        if addr:
             found.append(addr)
     return found
+
+
+def _days_in_month(year, month):
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
 
 
 def parse_date(value):
@@ -225,9 +267,15 @@ def parse_date(value):
     elif len(year) == 3:
         y += 1900
     d, hh, mm, ss = int(day), int(parts[0]), int(parts[1]), int(parts[2])
-    if not (1 <= d <= 31 and hh < 24 and mm < 60 and ss <= 60 and 1000 <= y <= 9999):
+    if not (1 <= d <= _days_in_month(y, month_number) and hh < 24 and mm < 60 and ss <= 60):
+        return None
+    if not 1000 <= y <= 9999:
         return None
     if zone[:1] in "+-" and len(zone) == 5 and zone[1:].isascii() and zone[1:].isdigit():
+        # Offsets in use on Earth run from -12:00 to +14:00; anything else is no time a date field holds.
+        minutes = int(zone[1:3]) * 60 + int(zone[3:5])
+        if int(zone[3:5]) >= 60 or minutes > (14 * 60 if zone[0] == "+" else 12 * 60):
+            return None
         offset = f"{zone[0]}{zone[1:3]}:{zone[3:5]}"
     elif zone.upper() in _ZONES:
         hours = _ZONES[zone.upper()]
@@ -252,17 +300,17 @@ class Headers:
         return values[0] if values else None
 
     def text(self, name):
-        """First value of `name`, RFC 2047 decoded and bounded, or None."""
+        """First value of `name`, RFC 2047 decoded, or None."""
         value = self.first(name)
         if value is None:
             return None
-        return decode_words(value)[:MAX_VALUE_CHARS]
+        return decode_words(value)
 
     def addresses(self, *names):
         found = []
         for name in names:
             for value in self._by_name.get(name, ()):
-                found.extend(parse_addresses(value, MAX_ADDRESSES - len(found)))
+                found.extend(parse_addresses(value))
         return found
 
     def date(self):

@@ -22,11 +22,25 @@ _FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | o
 MODE = 0o640
 # Room beyond the line itself: a partly used last block, and block-map or extent metadata.
 _SPACE_MARGIN = 1 << 16
-# Signals a caller or an operator sends to stop us: held back while a record is being written, so that
-# a record is never left half-written between two write calls.
-# How long a writer waits for the lock before writing without it.
+# How long a writer waits for the lock before writing without it: the bound on what a writer stopped
+# while holding it (SIGSTOP, which cannot be held back) costs the others.
 _LOCK_WAIT = 2.0
-_HELD = [getattr(signal, name) for name in ("SIGHUP", "SIGINT", "SIGTERM", "SIGQUIT", "SIGALRM")]
+# Signals a caller, a terminal or an operator sends to stop us: held back while a record is being
+# written, so that a record is never left half-written between two write calls and no writer is stopped
+# (SIGTSTP and friends) while holding the lock. docs/record.md says what each does before and after.
+HELD_SIGNALS = [
+    getattr(signal, name)
+    for name in ("SIGHUP", "SIGINT", "SIGTERM", "SIGQUIT", "SIGALRM", "SIGTSTP", "SIGTTIN", "SIGTTOU")
+]
+
+
+def hold_signals():
+    """Block HELD_SIGNALS (they stay pending); returns the mask to restore."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+
+
+def restore_signals(mask):
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class AppendError(Exception):
@@ -97,11 +111,11 @@ def append(path, line):
         if info.st_size > 0 and os.pread(fd, 1, info.st_size - 1) != b"\n":
             line = b"\n" + line
         _check_room(fd, info.st_size, len(line))
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        old_mask = hold_signals()
         try:
             _write_all(fd, line, path)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            restore_signals(old_mask)
     except OSError as exc:
         raise AppendError(f"cannot append to {path}: {exc.strerror or exc}") from None
     finally:

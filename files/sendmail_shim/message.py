@@ -14,6 +14,48 @@ except ImportError:
 CHUNK = 1 << 16
 
 
+def read_chunk(fd):
+    """Up to CHUNK bytes from `fd`, b"" at end of input. A caller may hand over a pipe with O_NONBLOCK set
+    (event-loop programs do): then wait until it is readable. The flags are never changed, since the
+    file description is shared with the caller."""
+    while True:
+        try:
+            return os.read(fd, CHUNK)
+        except BlockingIOError:
+            import select  # noqa: PLC0415 - only a non-blocking stdin needs it
+
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            poller.poll()
+
+
+class LineReader:
+    """readline() over a file descriptor through read_chunk, for the SMTP session."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self._buf = b""
+        self._eof = False
+
+    def readline(self, limit):
+        """The next line with its newline, at most `limit` bytes of it; b"" at end of input."""
+        while True:
+            end = self._buf.find(b"\n", 0, limit)
+            if end >= 0:
+                return self._take(end + 1)
+            if len(self._buf) >= limit or self._eof:
+                return self._take(min(limit, len(self._buf)))
+            chunk = read_chunk(self.fd)
+            if chunk:
+                self._buf += chunk
+            else:
+                self._eof = True
+
+    def _take(self, size):
+        line, self._buf = self._buf[:size], self._buf[size:]
+        return line
+
+
 class Sink:
     """Keeps the first `cap` bytes fed to it and counts and hashes all of them."""
 
@@ -51,7 +93,7 @@ def read(fd, sink, dot_ends):
     """
     if not dot_ends:
         while True:
-            chunk = os.read(fd, CHUNK)
+            chunk = read_chunk(fd)
             if not chunk:
                 return
             sink.feed(chunk)
@@ -60,7 +102,7 @@ def read(fd, sink, dot_ends):
     held = b"\n"
     virtual = True
     while True:
-        chunk = os.read(fd, CHUNK)
+        chunk = read_chunk(fd)
         buf = held + chunk
         done = True
         if not chunk:

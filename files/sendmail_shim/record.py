@@ -21,11 +21,18 @@ class Quoted(str):
     """A JSON string literal already escaped, written as is."""
 
 
+def _foreign_surrogate(char):
+    return "\ud800" <= char <= "\udfff" and not "\udc80" <= char <= "\udcff"
+
+
 def clean(text):
     """`text` without lone surrogates (undecodable argv or environment bytes), so that it is UTF-8."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
+        # Surrogates that stand for no undecodable byte (outside U+DC80..U+DCFF) would fail even
+        # surrogateescape: they become U+FFFD first.
+        text = "".join("\ufffd" if _foreign_surrogate(c) else c for c in text)
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return text
 
@@ -103,24 +110,57 @@ def _trim_partial_char(data):
     return data
 
 
+def _text_prefix(text, budget):
+    """The longest prefix of `text` whose JSON literal takes at most `budget` bytes, and that literal."""
+    step = 1 << 16
+    used = 2  # the quotes
+    start = 0
+    while start < len(text):
+        piece = text[start : start + step]
+        cost = _utf8_len(_quote_utf8(piece)) - 2
+        if used + cost > budget:
+            break
+        used += cost
+        start += len(piece)
+    # Within the piece that does not fit whole: one character at a time, each costing what it costs.
+    end = start
+    while end < len(text):
+        cost = _utf8_len(_quote_utf8(text[end])) - 2
+        if used + cost > budget:
+            break
+        used += cost
+        end += 1
+    prefix = text[:end]
+    return prefix, _quote_utf8(prefix)
+
+
 def encode_message(data, truncated, budget):
     """Fit the message bytes into `budget` bytes of JSON.
 
-    Returns (readable text as a JSON literal, base64 or None, bytes kept, truncated). Valid UTF-8 that
-    fits goes as text alone. Otherwise base64 carries the exact bytes (fewer of them if even base64 would
-    not fit) and the text is a readable, possibly shortened, view with U+FFFD for undecodable bytes.
+    Returns (readable text as a JSON literal, base64 or None, bytes kept, truncated). Valid UTF-8 goes
+    as text alone: whole if it fits, else its longest prefix that fits, unless base64 would keep more
+    bytes. Otherwise base64 carries the exact bytes (fewer of them if even base64 would not fit) and the
+    text is a readable, possibly shortened, view with U+FFFD for undecodable bytes.
     """
     if truncated:
         data = _trim_partial_char(data)
     try:
-        literal = _quote_utf8(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        literal = None
-    if literal is not None and _utf8_len(literal) <= budget:
-        return Quoted(literal), None, len(data), truncated
-    del literal
+        text = None
     reserve = min(65536, budget // 8)
     room = max(0, budget - reserve)
+    if text is not None:
+        literal = _quote_utf8(text)
+        if _utf8_len(literal) <= budget:
+            return Quoted(literal), None, len(data), truncated
+        del literal
+        prefix, literal = _text_prefix(text, max(2, budget))
+        kept = len(prefix.encode("utf-8"))
+        # Text costly to escape (control characters: six bytes each) keeps more as base64.
+        if kept >= (room - 2) // 4 * 3:
+            return Quoted(literal), None, kept, True
+        del prefix, literal
     if 4 * ((len(data) + 2) // 3) + 2 > room:
         data = data[: max(0, (room - 2) // 4 * 3)]
         truncated = True
@@ -134,6 +174,114 @@ def encode_message(data, truncated, budget):
     return Quoted(literal), b64, len(data), truncated
 
 
+# Values that a caller or a message chooses, and so may be of any size: cut, largest first, when the
+# record would not fit. Paths of dicts; every str or list below them may be cut.
+_CUTTABLE = (
+    ("email",),
+    ("process", "name"),
+    ("process", "args"),
+    ("sendmail_shim", "envelope"),
+    ("sendmail_shim", "options"),
+    ("sendmail_shim", "smtp"),
+    ("sendmail_shim", "usage_errors"),
+    ("arguments",),
+)
+_FIXED = frozenset(("email.direction", "email.local_id", "sendmail_shim.options.mode"))
+
+
+def _cuttable_leaves(fields):
+    """[(dict, key, dotted path)] of the str and list values a caller chose."""
+    leaves = []
+
+    def walk(obj, path):
+        for key, value in obj.items():
+            sub = f"{path}.{key}" if path else key
+            if isinstance(value, dict):
+                walk(value, sub)
+            elif isinstance(value, (str, list)) and not isinstance(value, Quoted) and sub not in _FIXED:
+                leaves.append((obj, key, sub))
+
+    for root in _CUTTABLE:
+        obj = fields
+        for key in root[:-1]:
+            obj = obj.get(key) if isinstance(obj, dict) else None
+        if isinstance(obj, dict) and root[-1] in obj:
+            value = obj[root[-1]]
+            if isinstance(value, dict):
+                walk(value, ".".join(root))
+            else:
+                leaves.append((obj, root[-1], ".".join(root)))
+    return leaves
+
+
+def _shrunk(value, target):
+    """`value` cut to an encoded size of at most `target`: a list keeps whole items, a string its first
+    characters."""
+    if isinstance(value, list):
+        used = 2
+        kept = 0
+        for item in value:
+            cost = _measure(item) + (1 if kept else 0)
+            if used + cost > target:
+                break
+            used += cost
+            kept += 1
+        return value[:kept]
+    size = _measure(value)
+    keep = len(value)
+    while keep and size > target:
+        keep = min(keep - 1, int(keep * target / size))
+        size = _measure(value[:keep])
+    return value[:keep]
+
+
+def _cut_report(leaves, totals):
+    return [
+        {"field": path, "kept": len(leaves[i][0][leaves[i][1]]), "total": total}
+        for path, (i, total) in totals.items()
+    ]
+
+
+def _fit(fields, room):
+    """Cut the caller-chosen values of `fields` until they and the report of the cuts take at most
+    `room` bytes; returns that report, [{"field", "kept", "total"}] (list items or characters)."""
+    size = _measure(fields)
+    if size <= room:
+        return []
+    leaves = _cuttable_leaves(fields)
+    sizes = [_measure(obj[key]) for obj, key, _ in leaves]
+    totals = {}
+    report = []
+    # The report goes into the record as ',"cut":[...]'; each entry's numbers may still shrink.
+    while leaves and size + len(',"cut":') + _measure(report) > room:
+        i = max(range(len(leaves)), key=sizes.__getitem__)
+        obj, key, path = leaves[i]
+        value = obj[key]
+        if sizes[i] <= 2:  # "" or []: nothing left to cut
+            break
+        excess = size + len(',"cut":') + _measure(report) + len(path) + 64 - room
+        # Never more than half at once: the next largest value may then be the one to cut.
+        target = max(2, sizes[i] - excess, sizes[i] // 2)
+        totals.setdefault(path, (i, len(value)))
+        obj[key] = _shrunk(value, target)
+        new = _measure(obj[key])
+        size -= sizes[i] - new
+        sizes[i] = new
+        report = _cut_report(leaves, totals)
+    return report
+
+
+def _measure(obj):
+    """Bytes of `obj` in a log line."""
+    return _utf8_len(dumps(obj))
+
+
+def _worst_cost(size):
+    """An upper bound of what `size` message bytes may take in the record: escaped text, or base64
+    plus a readable view."""
+    return 8 * size + 64
+
+
 def _nonempty(obj):
     return {k: v for k, v in obj.items() if v is not None}
 
@@ -141,9 +289,10 @@ def _nonempty(obj):
 class Record:
     """The fields of one record, and its line."""
 
-    def __init__(self, fields, event_id):
+    def __init__(self, fields, event_id, kept_bytes=None):
         self.fields = fields
         self.event_id = event_id
+        self.kept_bytes = kept_bytes
 
     def line(self):
         return (dumps(self.fields) + "\n").encode("utf-8", "replace")
@@ -153,22 +302,31 @@ class Record:
         return dumps(self.fields, _quote_ascii).replace("\x7f", "\\u007f").encode("ascii")
 
 
-def build(ctx, sink, sender, recipients, headers, *, extra=None):
-    """The record of one message, in the configured layout, within the configured line size.
+def build(ctx, sink, sender, recipients, headers, *, extra=None, line_limit=None):
+    """The record of one message, in the configured layout, within `line_limit` bytes (the configured
+    `max_line_bytes` by default).
 
     `ctx` carries what does not change between messages (config, identity, argv, options);
     `extra` is merged into `sendmail_shim` (the SMTP session, an error).
+
+    The message gets a fair share of the line: the caller-chosen values (header-derived fields, argv,
+    recipients) are cut, largest first, until the message has at least half the line or all it could
+    need. The record reports each cut under `sendmail_shim.cut` (`cut` in the classic layout).
     """
     event_id = new_id()
     precise, seconds = timestamp()
     cfg = ctx.cfg
+    room = (cfg.max_line_bytes if line_limit is None else line_limit) - _SLACK
     data = bytes(sink.kept)
     if cfg.log_format == "classic":
         fields = _classic(ctx, seconds)
     else:
         fields = _ecs(ctx, (event_id, precise), (sender, recipients), headers, extra)
+    cuts = _fit(fields, room - min(room // 2, _worst_cost(len(data))))
+    if cuts:
+        (fields if cfg.log_format == "classic" else fields["sendmail_shim"])["cut"] = cuts
     # Measure everything but the message, then give the message what is left of the line.
-    budget = cfg.max_line_bytes - len(dumps(fields).encode("utf-8", "replace")) - _SLACK
+    budget = room - _measure(fields)
     literal, b64, kept, truncated = encode_message(data, sink.truncated, max(0, budget))
     del data
     if cfg.log_format == "classic":
@@ -177,14 +335,14 @@ def build(ctx, sink, sender, recipients, headers, *, extra=None):
         if b64 is not None:
             fields["body_base64"] = b64
         if truncated:
-            fields.update(truncated=True, bytes=sink.total, sha256=sink.hexdigest())
+            fields.update(truncated=True, bytes=sink.total, kept_bytes=kept, sha256=sink.hexdigest())
     else:
         message = fields["sendmail_shim"]["message"]
         message.update(bytes=sink.total, kept_bytes=kept, sha256=sink.hexdigest(), truncated=truncated)
         if b64 is not None:
             message["base64"] = b64
         fields["message"] = literal
-    return Record(fields, event_id)
+    return Record(fields, event_id, kept)
 
 
 def _classic(ctx, seconds):

@@ -206,6 +206,8 @@ class Session:
             self.reply(
                 f"451 4.3.0 Error: could not write the mail log; message {event_id} kept in the fallback"
             )
+        # The client knows now: a signal may end the session again.
+        self.ctx.release_signals()
         return False
 
     def _read_data(self, sink):

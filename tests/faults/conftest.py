@@ -9,7 +9,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from faults_support import PYTHON, Shim, SyslogSink, runner_ids
+from faults_support import CRON_ARGS, SyslogSink, runner_ids
+from shimtest import FILES, Shim
+from shimtest import SYSTEM_PYTHON as PYTHON
 
 
 @pytest.fixture
@@ -37,11 +39,14 @@ def shim(workdir, syslog):
     logdir = workdir / "log"
     logdir.mkdir(mode=0o755)
     os.chown(logdir, uid, gid)
-    shim = Shim(workdir, uid, gid, {})
-    # The service user is one the runner is not: the shim takes its identity from the process.
-    shim.configure(
-        log_path=logdir / "mail.ndjson", syslog_socket=syslog.path, service_user="sst-faults-nobody"
-    )
+    # The shim runs without the launcher, as a caller would start it; the service user is one the runner
+    # is not, so the shim takes its identity from the process.
+    shim = Shim(
+        workdir / "sendmail-shim.conf", logdir / "mail.ndjson", syslog,
+        command=[PYTHON, "-m", "sendmail_shim"], env={"PYTHONPATH": str(FILES)},
+        user=(uid, gid) if os.geteuid() == 0 else None, default_args=CRON_ARGS,
+    )  # fmt: skip
+    shim.configure(service_user="sst-faults-nobody")
     return shim
 
 

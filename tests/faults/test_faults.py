@@ -22,15 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from faults_support import (
-    EX_TEMPFAIL,
-    BadLog,
     assert_kept_whole,
     message,
-    parse_record,
-    raw_lines,
-    read_log,
     token_of,
 )
+from shimtest import EX_TEMPFAIL, BadLog, parse_record, raw_lines, read_log
 
 # The caller's fds 1 and 2 closed, as a daemon that closed them would run sendmail.
 CLOSED_STDOUT_STDERR = ("sh", "-c", 'exec "$@" >&- 2>&-', "sh")
@@ -56,10 +52,10 @@ def _fill(directory):
 @pytest.mark.root
 def test_full_log_filesystem_exits_75_and_keeps_the_record_in_syslog(shim, syslog, tmpfs):
     shim.configure(log_path=tmpfs / "mail.ndjson")
-    assert shim.run(message("sst-before")).returncode == 0
+    assert shim.run(stdin=message("sst-before")).returncode == 0
     _fill(tmpfs)
     data = message("sst-full", 16 << 10)  # several syslog parts, to reassemble
-    proc = shim.run(data)
+    proc = shim.run(stdin=data)
     assert proc.returncode == EX_TEMPFAIL, proc.stderr
     record = syslog.record_with("sst-full")
     assert_kept_whole(record, data)
@@ -90,7 +86,7 @@ def _symlink(shim):
 def test_unusable_log_path_exits_75_and_keeps_the_record_in_syslog(shim, syslog, breakage):
     target = breakage(shim)
     data = message("sst-unusable", 8 << 10)
-    proc = shim.run(data)
+    proc = shim.run(stdin=data)
     assert proc.returncode == EX_TEMPFAIL, proc.stderr
     assert_kept_whole(syslog.record_with("sst-unusable"), data)
     assert raw_lines(shim.log) == []
@@ -102,7 +98,7 @@ def test_unusable_log_path_exits_75_and_keeps_the_record_in_syslog(shim, syslog,
 def test_unusable_log_with_closed_stderr_still_reaches_syslog(shim, syslog):
     shim.log.parent.chmod(0o555)
     data = message("sst-quiet")
-    assert shim.run(data, wrap=CLOSED_STDOUT_STDERR).returncode == EX_TEMPFAIL
+    assert shim.run(wrap=CLOSED_STDOUT_STDERR, stdin=data).returncode == EX_TEMPFAIL
     assert_kept_whole(syslog.record_with("sst-quiet"), data)
 
 
@@ -133,7 +129,7 @@ def test_forced_rotation_during_a_1000_message_burst_loses_nothing(shim, workdir
             time.sleep(0.3)
 
     def send(i):
-        return shim.run(message(f"sst-rot-{i}")).returncode
+        return shim.run(stdin=message(f"sst-rot-{i}")).returncode
 
     rotator = threading.Thread(target=rotate)
     rotator.start()
@@ -153,33 +149,33 @@ def test_forced_rotation_during_a_1000_message_burst_loses_nothing(shim, workdir
 
 
 def test_callers_file_size_limit_never_leaves_a_partial_line(shim, syslog):
-    assert shim.run(message("sst-first")).returncode == 0
+    assert shim.run(stdin=message("sst-first")).returncode == 0
     limit = shim.log.stat().st_size + 4096
     # Soft and hard alike, as `ulimit -f` sets them: the shim cannot raise it.
     capped = ("prlimit", f"--fsize={limit}", "--")
     data = message("sst-big", 64 << 10)
-    proc = shim.run(data, wrap=capped)
+    proc = shim.run(wrap=capped, stdin=data)
     assert proc.returncode == EX_TEMPFAIL, proc.stderr
     assert_kept_whole(syslog.record_with("sst-big"), data)
-    assert shim.run(message("sst-small"), wrap=capped).returncode == 0
+    assert shim.run(wrap=capped, stdin=message("sst-small")).returncode == 0
     # Only the soft limit lowered: the shim raises it to the hard one and the record goes to the log.
     soft = ("prlimit", f"--fsize={limit}:unlimited", "--")
-    assert shim.run(message("sst-soft", 64 << 10), wrap=soft).returncode == 0
+    assert shim.run(wrap=soft, stdin=message("sst-soft", 64 << 10)).returncode == 0
     assert subjects(read_log(shim.log)) == ["sst-first", "sst-small", "sst-soft"]
 
 
 def test_closed_stdout_and_stderr_leave_no_partial_or_foreign_line(shim):
     # With fds 1 and 2 closed the log may be opened as fd 1 or 2: nothing meant for stdout or stderr
     # (warnings about the unknown options here) may then land in it.
-    assert shim.run(message("sst-closed"), wrap=CLOSED_STDOUT_STDERR).returncode == 0
+    assert shim.run(wrap=CLOSED_STDOUT_STDERR, stdin=message("sst-closed")).returncode == 0
     odd_options = ("-X", "/tmp/trace", "-z", "user")
-    assert shim.run(message("sst-unknown"), *odd_options, wrap=CLOSED_STDOUT_STDERR).returncode == 0
+    assert shim.run(*odd_options, wrap=CLOSED_STDOUT_STDERR, stdin=message("sst-unknown")).returncode == 0
     assert subjects(read_log(shim.log)) == ["sst-closed", "sst-unknown"]
 
 
 def test_smtp_session_with_closed_stdout_keeps_its_message_and_the_log_clean(shim, syslog):
     # SMTP replies go to stdout: with it closed, they must not land in a log opened as fd 1 either.
-    proc = shim.run(SMTP_DIALOGUE, "-bs", wrap=CLOSED_STDOUT_STDERR)
+    proc = shim.run("-bs", wrap=CLOSED_STDOUT_STDERR, stdin=SMTP_DIALOGUE)
     assert proc.returncode in (0, EX_TEMPFAIL)
     logged = subjects(read_log(shim.log))
     in_syslog = [token_of(r, TOKEN) for r in syslog.records().values()]
@@ -189,7 +185,7 @@ def test_smtp_session_with_closed_stdout_keeps_its_message_and_the_log_clean(shi
 def test_a_fragment_left_by_a_killed_writer_never_glues_onto_the_next_record(shim):
     shim.log.write_bytes(b'{"@timestamp":"2026-01-01T00:00:00Z","message":"cut off he')
     os.chown(shim.log, shim.uid, shim.gid)
-    assert shim.run(message("sst-after")).returncode == 0
+    assert shim.run(stdin=message("sst-after")).returncode == 0
     fragment, after = raw_lines(shim.log)
     with pytest.raises(BadLog):
         parse_record(fragment)
@@ -217,12 +213,12 @@ def _kill_mid_write(shim, data):
 
 def test_kill_in_mid_write_of_a_large_record_leaves_later_records_whole(shim):
     shim.configure(max_message_bytes="256M", max_line_bytes="256M")
-    assert shim.run(message("sst-earlier")).returncode == 0
+    assert shim.run(stdin=message("sst-earlier")).returncode == 0
     big = message("sst-killed", 96 << 20)  # its one write takes long enough to be caught in
     assert any(_kill_mid_write(shim, big) for _ in range(5)), "every write finished before the kill"
     later = ["sst-later-1", "sst-later-2", "sst-later-3"]
     for token in later:
-        assert shim.run(message(token)).returncode == 0
+        assert shim.run(stdin=message(token)).returncode == 0
     lines = raw_lines(shim.log)
     good, bad = [], []
     for raw in lines:

@@ -13,13 +13,14 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 from launcher_support import LIMITS, PYTHON, User
+from shimtest import ShimLog
+from syslog_stub import SyslogStub
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER_SRC = REPO / "files" / "launcher"
@@ -27,7 +28,7 @@ LAUNCHER_SRC = REPO / "files" / "launcher"
 # The stand-in entry: run by the launcher exactly as the shim would be. It reports to a file (its
 # stdout may be closed or /dev/null), then reads stdin to the end so that a test can keep it alive.
 STANDIN = r"""
-import fcntl, json, os, resource, sys
+import fcntl, json, os, resource, signal, sys
 
 def fd_target(fd):
     try:
@@ -51,6 +52,10 @@ report = {
     "umask": os.umask(0o027),
     "limits": {name: resource.getrlimit(getattr(resource, name)) for name in LIMITS},
     "modules": sorted(sys.modules),
+    "signals": {k: int(v, 16) for k, v in (l.split(":", 1) for l in open("/proc/self/status"))
+                if k in ("SigBlk", "SigIgn")},
+    "itimers": [signal.getitimer(w) for w in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)],
+    "sched": [os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0), sorted(os.sched_getaffinity(0))],
 }
 with open(os.path.join(REPORT_DIR, "report.json.tmp"), "w") as f:
     json.dump(report, f)
@@ -249,37 +254,19 @@ def hostile(_hostile_home):
 
 
 @dataclasses.dataclass(frozen=True)
-class Shim:
-    """The real shim behind a setuid launcher, with its own config, log directory and syslog socket."""
+class Shim(ShimLog):
+    """The real shim behind a setuid launcher, with its own config, log directory and syslog stand-in."""
 
     launcher: Path
     lib: Path
     config: Path
     log_dir: Path
     log: Path
-    syslog: socket.socket
-
-    def log_bytes(self) -> bytes:
-        return self.log.read_bytes() if self.log.exists() else b""
-
-    def records(self) -> list[dict]:
-        data = self.log_bytes()
-        assert data == b"" or data.endswith(b"\n"), "the log ends in a partial line"
-        return [json.loads(line) for line in data.splitlines()]
+    syslog: SyslogStub
 
     def syslog_records(self) -> list[dict]:
         """Records the fallback sent, reassembled from their numbered parts."""
-        parts: dict[str, dict[int, str]] = {}
-        while True:
-            try:
-                frame = self.syslog.recv(1 << 16).decode("ascii")
-            except BlockingIOError:
-                break
-            text = frame.split("]: ", 1)[1]
-            event_id, number, part = text.split(" ", 2)
-            if "/" in number and number.split("/")[0].isdigit():
-                parts.setdefault(event_id, {})[int(number.split("/")[0])] = part
-        return [json.loads("".join(p[n] for n in sorted(p))) for p in parts.values()]
+        return list(self.syslog.records().values())
 
 
 @pytest.fixture(scope="session")
@@ -305,10 +292,7 @@ def _shim_install(prefix, svc):
     log_dir.chmod(0o2750)
     syslog_dir = prefix / "syslog"
     syslog_dir.mkdir(mode=0o755)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(syslog_dir / "log"))
-    sock.setblocking(False)
-    (syslog_dir / "log").chmod(0o666)  # like /dev/log: every sender, also the caller without privilege
+    sock = SyslogStub(syslog_dir / "log", settle=0.05)
 
     config.parent.mkdir(mode=0o755)
     config.write_text(
@@ -331,5 +315,6 @@ def shim(_shim_install):
     """The installed shim with an empty log and a drained syslog socket."""
     for path in _shim_install.log_dir.iterdir():
         path.unlink()
-    _shim_install.syslog_records()
+    _shim_install.syslog.received()
+    _shim_install.syslog.datagrams.clear()
     return _shim_install

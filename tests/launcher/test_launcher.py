@@ -269,3 +269,37 @@ def test_exec_refused_after_the_drop_exits_71(report, caller):
         assert proc.returncode == 71
         assert b"cannot exec" in proc.stderr
         assert not (report.report_dir / "report.json").exists()
+
+
+def _mask(*signums) -> int:
+    return sum(1 << (int(sig) - 1) for sig in signums)
+
+
+def test_inherited_signal_timer_and_scheduling_state_is_reset(report, caller):
+    """What survives execve and is the caller's to choose: ignored and blocked signals, armed interval
+    timers, SCHED_IDLE and a CPU affinity. The nice value stays the caller's."""
+    stopping = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGTSTP)
+    setup = textwrap.dedent(f"""\
+        import signal
+        for sig in {[int(s) for s in stopping]!r}:
+            signal.signal(sig, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {[int(s) for s in stopping]!r})
+        signal.setitimer(signal.ITIMER_REAL, 300)
+        signal.setitimer(signal.ITIMER_VIRTUAL, 300)
+        signal.setitimer(signal.ITIMER_PROF, 300)
+        os.nice(5)
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        os.sched_setaffinity(0, {{0}})
+        """).replace("\n", "\n        ")
+    code = exec_as("sendmail", report.launcher, setup=setup)
+    proc = run(as_user(caller, PYTHON, "-I", "-S", "-c", code))
+    assert proc.returncode == 0, proc.stderr
+    got = report.report()
+    assert got["signals"]["SigBlk"] == 0
+    # Python itself ignores SIGPIPE and SIGXFSZ at start-up; nothing the caller ignored is left.
+    assert got["signals"]["SigIgn"] & _mask(*stopping) == 0
+    assert got["itimers"] == [[0.0, 0.0]] * 3
+    policy, nice, cpus = got["sched"]
+    assert policy == os.SCHED_OTHER
+    assert nice == os.getpriority(os.PRIO_PROCESS, 0) + 5
+    assert cpus == sorted(os.sched_getaffinity(0))

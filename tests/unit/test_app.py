@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import CRON_MESSAGE, FILES, PYTHON, make_context
 from sendmail_shim import app, record
+from shimtest import CRON_MESSAGE, FILES, PYTHON, make_context
 
 PHP_MESSAGE = (
     b"To: dev@example.org\nSubject: =?UTF-8?B?w6l0w6k=?=\nX-Mailer: PHP/8.2\nCc: ops@example.org\n\nHi\n"
@@ -135,16 +135,18 @@ def test_config_error_keeps_the_message_in_syslog_and_exits_75(shim):
 
 
 def test_missing_explicit_config_is_an_error(shim):
-    result = shim.run("-i", "root", stdin=b"x", env={"SENDMAIL_SHIM_CONFIG": str(shim.tmp / "absent.conf")})
+    result = shim.run(
+        "-i", "root", stdin=b"x", env={"SENDMAIL_SHIM_CONFIG": str(shim.config.parent / "absent.conf")}
+    )
     assert result.returncode == 75
     assert b"absent.conf: no such file" in result.stderr
 
 
 def test_missing_log_directory_is_not_created(shim):
-    shim.configure(log_path=str(shim.tmp / "nodir" / "mail.ndjson"))
+    shim.configure(log_path=str(shim.config.parent / "nodir" / "mail.ndjson"))
     result = shim.run("-i", "root", stdin=CRON_MESSAGE)
     assert result.returncode == 75
-    assert not (shim.tmp / "nodir").exists()
+    assert not (shim.config.parent / "nodir").exists()
     assert b"No such file or directory" in result.stderr
     assert shim.syslog.record()["message"] == CRON_MESSAGE.decode()
 
@@ -167,7 +169,9 @@ def test_log_without_write_permission_falls_back(shim):
 
 
 def test_no_syslog_either_prints_the_record_on_stderr(shim):
-    shim.configure(log_path=str(shim.tmp / "nodir" / "x"), syslog_socket=str(shim.tmp / "no-socket"))
+    shim.configure(
+        log_path=str(shim.config.parent / "nodir" / "x"), syslog_socket=str(shim.config.parent / "no-socket")
+    )
     result = shim.run("-i", "root", stdin=b"precious")
     assert result.returncode == 75
     err = result.stderr.decode().splitlines()

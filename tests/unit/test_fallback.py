@@ -2,8 +2,8 @@
 
 import json
 
-from conftest import CRON_MESSAGE, make_context, sink_of, strict_loads
 from sendmail_shim import fallback, headers, record
+from shimtest import CRON_MESSAGE, make_context, sink_of, strict_loads
 
 
 def test_parts_never_begin_or_end_with_a_space_and_join_back():

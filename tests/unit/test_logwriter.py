@@ -6,8 +6,8 @@ import stat
 import subprocess
 
 import pytest
-from conftest import CRON_MESSAGE, ENTRY, PYTHON
 from sendmail_shim import logwriter
+from shimtest import CRON_MESSAGE, ENTRY, PYTHON
 
 
 def test_creates_the_log_with_a_restrictive_mode(tmp_path):

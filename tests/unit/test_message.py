@@ -6,8 +6,8 @@ import subprocess
 import threading
 
 import pytest
-from conftest import ENTRY, PYTHON
 from sendmail_shim import message
+from shimtest import ENTRY, PYTHON
 
 
 def read(data, dot_ends=True, cap=1 << 20):

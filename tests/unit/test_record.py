@@ -6,8 +6,8 @@ import os
 import re
 
 import pytest
-from conftest import CRON_MESSAGE, make_context, message_bytes, sink_of, strict_loads
 from sendmail_shim import headers, record
+from shimtest import CRON_MESSAGE, make_context, message_bytes, sink_of, strict_loads
 
 
 def build(tmp_path, data, argv=("sendmail", "-i", "root"), cap=8 << 20, **settings):

@@ -3,8 +3,8 @@
 import io
 
 import pytest
-from conftest import make_context
 from sendmail_shim import smtp
+from shimtest import make_context
 
 
 class Client:

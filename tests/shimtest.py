@@ -1,0 +1,187 @@
+"""The one home of the scaffolding the shim's test suites share (tests/unit, tests/faults, tests/launcher):
+the strict reader of records, the exact bytes a record keeps, the log reader and the shim runner.
+
+The syslog stand-in and its reassembler are in syslog_stub.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sendmail_shim import app, message
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = REPO / "files"
+ENTRY = FILES / "sendmail_shim" / "__main__.py"
+# The interpreter the launcher runs the shim with; the venv's where a machine has no system python3.
+SYSTEM_PYTHON = "/usr/bin/python3"
+PYTHON = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
+EX_TEMPFAIL = 75
+
+
+# A message as cron sends it (Debian's cron, with its X-Cron-Env header).
+CRON_MESSAGE = (
+    b"From: root (Cron Daemon)\n"
+    b"To: root\n"
+    b"Subject: Cron <root@host> run-parts --report /etc/cron.daily\n"
+    b"MIME-Version: 1.0\n"
+    b"Content-Type: text/plain; charset=UTF-8\n"
+    b"Content-Transfer-Encoding: 8bit\n"
+    b"X-Cron-Env: <SHELL=/bin/sh>\n"
+    b"\n"
+    b"/etc/cron.daily/logrotate: done\n"
+)
+
+
+def make_context(tmp_path, argv=("sendmail", "-i", "root"), **settings):
+    """An app.Context as a run with `argv` and a config of `settings` would have it."""
+    config = tmp_path / "ctx.conf"
+    values = {"log_path": str(tmp_path / "mail.ndjson"), "syslog_socket": str(tmp_path / "no-syslog")}
+    values.update(settings)
+    config.write_text("".join(f"{k} = {v}\n" for k, v in values.items()))
+    return app.Context(list(argv), {"SENDMAIL_SHIM_CONFIG": str(config)})
+
+
+def sink_of(data, cap=8 << 20):
+    sink = message.Sink(cap)
+    sink.feed(data)
+    return sink
+
+
+class BadLog(AssertionError):
+    """A log line that is not one whole strict-JSON record."""
+
+
+def _reject_constant(name):
+    raise ValueError("not strict JSON: " + name)
+
+
+def strict_loads(text: str | bytes):
+    """json.loads that refuses NaN/Infinity, and bytes that are not UTF-8."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def parse_record(raw: bytes) -> dict:
+    """A line of the log (with its newline) as a strict reader such as Filebeat sees it."""
+    if not raw.endswith(b"\n"):
+        raise BadLog(f"partial line (no newline): {raw[:80]!r}...")
+    if raw.count(b"\n") != 1:
+        raise BadLog(f"more than one line: {raw[:80]!r}...")
+    try:
+        record = strict_loads(raw)
+    except ValueError as exc:
+        raise BadLog(f"not strict JSON ({exc}): {raw[:80]!r}...") from None
+    if not isinstance(record, dict):
+        raise BadLog(f"not a JSON object: {raw[:80]!r}")
+    return record
+
+
+def raw_lines(*paths: Path) -> list[bytes]:
+    lines = []
+    for path in paths:
+        if path.exists():
+            with open(path, "rb") as f:
+                lines.extend(f)
+    return lines
+
+
+def read_log(*paths: Path) -> list[dict]:
+    """Every record of the log files; any line that is not a whole strict-JSON record fails."""
+    return [parse_record(raw) for raw in raw_lines(*paths)]
+
+
+def message_bytes(rec: dict) -> bytes:
+    """The exact message bytes a record keeps (ECS or classic layout): the first kept_bytes bytes."""
+    if "sendmail_shim" in rec:
+        kept = rec["sendmail_shim"]["message"]
+        if "base64" in kept:
+            return base64.b64decode(kept["base64"], validate=True)
+        return rec["message"].encode("utf-8")
+    if "body_base64" in rec:
+        return base64.b64decode(rec["body_base64"], validate=True)
+    return rec["body"].encode("utf-8")
+
+
+class ShimLog:
+    """The reading side: the log a shim appends to."""
+
+    log: Path
+
+    def log_bytes(self) -> bytes:
+        return self.log.read_bytes() if self.log.exists() else b""
+
+    def records(self) -> list[dict]:
+        return read_log(self.log)
+
+    def record(self) -> dict:
+        records = self.records()
+        assert len(records) == 1, records
+        return records[0]
+
+
+class Shim(ShimLog):
+    """The shim run as a caller runs it, with its own config file, log and syslog stand-in.
+
+    `command` starts it (the entry script, or `-m sendmail_shim` with PYTHONPATH); `user` is a
+    (uid, gid) to run it as (root tests), `default_args` what a run without arguments passes.
+    """
+
+    def __init__(self, config: Path, log: Path, syslog, *, command=None, env=None, user=None,
+                 default_args=()):  # fmt: skip
+        self.config = Path(config)
+        self.syslog = syslog
+        self.command = list(command or [PYTHON, "-I", "-S", str(ENTRY)])
+        self.base_env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **(env or {})}
+        self.user = user
+        self.default_args = tuple(default_args)
+        self.settings = {"log_path": str(log), "syslog_socket": str(syslog.path)}
+        self.configure()
+
+    @property
+    def log(self) -> Path:
+        return Path(self.settings["log_path"])
+
+    @property
+    def uid(self) -> int:
+        return os.getuid() if self.user is None else self.user[0]
+
+    @property
+    def gid(self) -> int:
+        return os.getgid() if self.user is None else self.user[1]
+
+    def configure(self, **settings) -> None:
+        """Write the config file: the log, the syslog stand-in, and `settings` (kept across calls)."""
+        self.settings.update({key: str(value) for key, value in settings.items()})
+        self.config.write_text("".join(f"{k} = {v}\n" for k, v in self.settings.items()))
+        self.config.chmod(0o644)
+
+    def env(self, **extra) -> dict:
+        return {**self.base_env, "SENDMAIL_SHIM_CONFIG": str(self.config), **extra}
+
+    def argv(self, *args: str) -> list[str]:
+        return [*self.command, *(args or self.default_args)]
+
+    def _identity(self) -> dict:
+        if self.user is None:
+            return {}
+        uid, gid = self.user
+        return {"user": uid, "group": gid, "extra_groups": []}
+
+    def run(self, *args: str, stdin: bytes = b"", env=None, wrap: tuple = (), timeout=60):
+        return subprocess.run(
+            [*wrap, *self.argv(*args)], input=stdin, capture_output=True, env=self.env(**(env or {})),
+            cwd="/", timeout=timeout, **self._identity(),
+        )  # fmt: skip
+
+    def popen(self, *args: str, stdin=subprocess.PIPE, wrap: tuple = (), **kwargs):
+        return subprocess.Popen(
+            [*wrap, *self.argv(*args)], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=self.env(), cwd="/", **self._identity(), **kwargs,
+        )  # fmt: skip
