@@ -48,6 +48,11 @@ options:
     type: list
     elements: str
     default: []
+  packages:
+    description: Packages whose installed version to report (for example C(sendmail-shim), C(rsyslog)).
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -126,6 +131,13 @@ sendmail:
           elements: dict
           sample: [{"path": "/usr/local/sbin/sendmail-shim", "priority": 100,
                     "slaves": {"mailq": "/usr/local/sbin/sendmail-shim"}}]
+packages:
+  description: >-
+    Installed version of each package of O(packages), by name; null for one that is not installed (or has
+    only its configuration files left).
+  returned: always
+  type: dict
+  sample: {"sendmail-shim": "1.2.0-1", "rsyslog": null}
 shim_version:
   description: C(__version__) of the installed sendmail_shim package; null when absent or not defined.
   returned: always
@@ -270,6 +282,12 @@ def gather(module):
         "mta_packages": mta_packages,
         "known_mta_packages": known,
         "sendmail": sendmail,
+        "packages": {
+            name: packages[name]["version"]
+            if name in packages and packages[name]["status"] == "installed"
+            else None
+            for name in params["packages"]
+        },
         "shim_version": read_shim_version(params["shim_libdir"]),
         "swap_package": {
             "name": params["swap_package"],
@@ -287,6 +305,7 @@ def main():
             "shim_libdir": {"type": "path", "default": "/usr/local/lib/sendmail-shim"},
             "swap_package": {"type": "str", "default": "sendmail-shim-mta"},
             "known_mta_packages": {"type": "list", "elements": "str", "default": []},
+            "packages": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )

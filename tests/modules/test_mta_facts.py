@@ -55,6 +55,7 @@ class FakeModule:
             "shim_libdir": "/nonexistent",
             "swap_package": "sendmail-shim-mta",
             "known_mta_packages": [],
+            "packages": [],
             **params,
         }
         self.answers = answers
@@ -147,6 +148,15 @@ def test_swapped_host(tmp_path):
             },
         }
     ]
+
+
+def test_packages_report_installed_versions_only():
+    module = FakeModule({"packages": ["bsd-mailx", "exim4-base", "sendmail-shim"]}, answers(DPKG_SWAPPED))
+    assert mta_facts.gather(module)["packages"] == {
+        "bsd-mailx": "8.1.2-0.20220412cvs-1",
+        "exim4-base": None,  # configuration files only
+        "sendmail-shim": None,  # unknown to dpkg
+    }
 
 
 def test_alternative_group_without_a_choice():
