@@ -6,8 +6,9 @@ debian/rules runs it; a spec file's %install could run it the same way.
     install-tree.py install DESTDIR LAUNCHER   install every file under DESTDIR (LAUNCHER: the built binary)
     install-tree.py render TEMPLATE            print TEMPLATE with its @key@ tokens filled from the layout
 
-Tokens are the layout's top-level keys, alternative_name, _link, _priority and _slaves (update-alternatives
---slave arguments), and maintainer_functions (files/package/maintainer.sh.in, itself rendered).
+Tokens are the layout's top-level keys, listener_service_glob (its running instances), alternative_name,
+_link, _priority and _slaves (update-alternatives --slave arguments), and maintainer_functions
+(files/package/maintainer.sh.in, itself rendered).
 """
 
 import json
@@ -26,6 +27,7 @@ TOKEN = re.compile(r"@([a-z_]+)@")
 def tokens():
     alternative = LAYOUT["alternative"]
     values = {key: str(value) for key, value in LAYOUT.items() if not isinstance(value, dict)}
+    values["listener_service_glob"] = LAYOUT["listener_service"].replace("@.", "@*.")
     values["alternative_name"] = alternative["name"]
     values["alternative_link"] = alternative["link"]
     values["alternative_priority"] = str(alternative["priority"])
