@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -51,3 +52,13 @@ def test_unknown_token_fails_the_render(tmp_path):
     )
     assert proc.returncode != 0
     assert "unknown token @no_such_key@" in proc.stderr
+
+
+def test_design_doc_shows_the_layouts_paths():
+    layout = json.loads((REPO / "files" / "sendmail_shim" / "layout.json").read_text())
+    design = (REPO / "docs" / "design.md").read_text()
+    for key in ("launcher", "admin_command", "config", "config_dir", "state_dir", "log", "logrotate"):
+        assert f"`{layout[key]}" in design, key
+    for key in ("log_dir", "systemd_unit_dir"):
+        assert f"`{layout[key]}/" in design, key
+    assert f"`{layout['libdir']}/sendmail_shim/`" in design
