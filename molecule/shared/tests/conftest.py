@@ -5,6 +5,7 @@ molecule.yml) and the role's own `sendmail_shim_*` variables; the checks read th
 hard-coding one scenario's expectations.
 """
 
+import importlib.util
 import json
 import os
 import time
@@ -15,10 +16,16 @@ import pytest
 import testinfra
 import testinfra.utils.ansible_runner
 
-# The installed layout's one home.
-LAYOUT = json.loads(
-    (Path(__file__).resolve().parents[3] / "files" / "sendmail_shim" / "layout.json").read_text()
+REPO = Path(__file__).resolve().parents[3]
+# The role's own Debian version order (its filter plugin), so that no check can disagree with the role on it.
+_spec = importlib.util.spec_from_file_location(
+    "debian_version", REPO / "roles" / "sendmail_shim" / "filter_plugins" / "debian_version.py"
 )
+debian_version = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(debian_version)
+
+# The installed layout's one home.
+LAYOUT = json.loads((REPO / "files" / "sendmail_shim" / "layout.json").read_text())
 PACKAGE = LAYOUT["package"]
 LAUNCHER = LAYOUT["launcher"]
 SHIM_DIR = f"{LAYOUT['libdir']}/sendmail_shim"

@@ -1,5 +1,6 @@
 """What every converged host must show, whatever MTA it had before (issue 6's verify list)."""
 
+import glob
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from conftest import (
     LOG_DIR,
     PACKAGE,
     READER_GROUP,
+    REPO,
     ROLE_CONFIG,
     SERVICE_GROUP,
     SERVICE_USER,
@@ -19,6 +21,7 @@ from conftest import (
     TEST_PASSWORD,
     TEST_USER,
     as_user,
+    debian_version,
     host_vars,
     listening_tcp_ports,
     process_names,
@@ -61,6 +64,21 @@ def test_the_package_is_installed_and_owns_the_shim_and_the_launcher(shim_host):
     assert shim_host.package(PACKAGE).is_installed
     for path in (LAUNCHER, f"{SHIM_DIR}/__main__.py", CONFIG):
         assert shim_host.check_output(f"dpkg-query --search {path}").split(":")[0] == PACKAGE, path
+
+
+def test_the_package_came_from_the_source_the_role_was_given(shim_host):
+    if host_vars(shim_host).get("sst_package_scenario"):
+        pytest.skip("the package was installed without the role here")
+    installed = shim_host.check_output(f"dpkg-query --showformat '${{Version}}' --show {PACKAGE}")
+    if host_vars(shim_host).get("sendmail_shim_package_source") == "apt":
+        # The candidate of the host's repositories, and the repository made by prepare.yml offers it.
+        policy = shim_host.check_output(f"apt-cache policy {PACKAGE}")
+        assert f"Candidate: {installed}" in policy
+        assert f"file:{host_vars(shim_host)['sst_package_repository']}" in policy
+    else:
+        # The newest .deb of dist/ by Debian version order, the role's default.
+        newest = debian_version.newest_deb(glob.glob(str(REPO / "dist" / f"{PACKAGE}_*.deb")))
+        assert installed == debian_version.deb_version(newest)
 
 
 def test_sendmail_names_resolve_through_alternatives_to_the_launcher(shim_host):
