@@ -1,0 +1,36 @@
+"""With no .deb to install, the role stops before touching the host, with one line saying how to make one."""
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  roles:
+    - role: sendmail_shim
+      vars:
+        sendmail_shim_package_dist_dir: {dist}
+"""
+
+
+def test_no_deb_in_the_dist_directory_fails_saying_make_package(tmp_path):
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "unrelated_1.0_amd64.deb").write_bytes(b"")
+    playbook = tmp_path / "site.yml"
+    playbook.write_text(PLAYBOOK.format(dist=dist))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "--check", "-i", "localhost,", str(playbook)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert run.returncode != 0
+    assert run.stdout.count("fatal:") == 1
+    (message,) = [line for line in run.stdout.splitlines() if "No sendmail-shim_*.deb" in line]
+    assert f"No sendmail-shim_*.deb in {dist}: run `make package` in the sendmail-shim checkout" in message
