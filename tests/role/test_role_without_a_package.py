@@ -2,9 +2,11 @@
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = str(ROOT / ".venv" / "bin" / "ansible-playbook")
 PLAYBOOK = """
 - hosts: localhost
   connection: local
@@ -24,7 +26,15 @@ def test_no_deb_in_the_dist_directory_fails_saying_make_package(tmp_path):
     playbook.write_text(PLAYBOOK.format(dist=dist))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     run = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "--check", "-i", "localhost,", str(playbook)],
+        [
+            ANSIBLE_PLAYBOOK,
+            "--check",
+            "-i",
+            "localhost,",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            str(playbook),
+        ],
         capture_output=True,
         text=True,
         env=env,
