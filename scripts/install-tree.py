@@ -64,7 +64,7 @@ def place(destdir, path, mode, text=None, source=None):
 def install(destdir, launcher):
     destdir = Path(destdir)
     package_dir = LAYOUT["libdir"] + "/sendmail_shim"
-    for source in sorted(SHIM.glob("*.py")) + [SHIM / "layout.json"]:
+    for source in [*sorted(SHIM.glob("*.py")), SHIM / "layout.json"]:
         place(destdir, f"{package_dir}/{source.name}", 0o644, source=source)
     place(destdir, LAYOUT["launcher"], 0o755, source=launcher)
     place(destdir, LAYOUT["admin_command"], 0o755, render(TEMPLATES / "admin-command.in"))
