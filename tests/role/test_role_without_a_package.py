@@ -1,5 +1,6 @@
 """With no .deb to install, the role stops before touching the host, with one line saying how to make one."""
 
+import json
 import os
 import subprocess
 import sys
@@ -24,7 +25,13 @@ def test_no_deb_in_the_dist_directory_fails_saying_make_package(tmp_path):
     (dist / "unrelated_1.0_amd64.deb").write_bytes(b"")
     playbook = tmp_path / "site.yml"
     playbook.write_text(PLAYBOOK.format(dist=dist))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    # JSON results: the message as the role wrote it, not wrapped by the YAML callback.
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
+    )
     run = subprocess.run(
         [
             ANSIBLE_PLAYBOOK,
@@ -42,5 +49,9 @@ def test_no_deb_in_the_dist_directory_fails_saying_make_package(tmp_path):
     )
     assert run.returncode != 0
     assert run.stdout.count("fatal:") == 1
-    (message,) = [line for line in run.stdout.splitlines() if "No sendmail-shim_*.deb" in line]
-    assert f"No sendmail-shim_*.deb in {dist}: run `make package` in the sendmail-shim checkout" in message
+    (fatal,) = [line for line in run.stdout.splitlines() if line.startswith("fatal:")]
+    result = json.loads(fatal.split(" => ", 1)[1])
+    assert "\n" not in result["msg"]
+    assert result["msg"].startswith(
+        f"No sendmail-shim_*.deb in {dist}: run `make package` in the sendmail-shim"
+    )
