@@ -173,7 +173,7 @@ static _Noreturn void refuse(const char *why)
  * that nobody else can write, so nobody else can swap it. The dedicated user may chmod it, never chown it.
  * Only inode metadata is read (lstat), never content.
  */
-static struct service_ids service_ids(gid_t egid_at_start)
+static struct service_ids service_ids(uid_t caller_uid, gid_t egid_at_start)
 {
 	char parent[sizeof(SHIM_STATE_DIR)] = SHIM_STATE_DIR;
 	char *slash = strrchr(parent, '/');
@@ -190,11 +190,16 @@ static struct service_ids service_ids(gid_t egid_at_start)
 		die("cannot stat " SHIM_STATE_DIR);
 	if (!S_ISDIR(st.st_mode))
 		refuse(SHIM_STATE_DIR " is not a directory");
-	if (egid_at_start == 0)
+	/*
+	 * A root caller under NoNewPrivileges or on a nosuid mount keeps egid 0: the setgid bit had no
+	 * effect. Root may run anything as anyone anyway; the directory's group stands in for it.
+	 */
+	const gid_t gid = caller_uid == 0 && egid_at_start == 0 ? st.st_gid : egid_at_start;
+	if (gid == 0)
 		refuse("the launcher is not setgid to the dedicated group");
-	if (st.st_uid == 0 || st.st_gid != egid_at_start)
+	if (st.st_uid == 0 || st.st_gid != gid)
 		refuse(SHIM_STATE_DIR " must belong to the dedicated user and the launcher's group");
-	return (struct service_ids){st.st_uid, egid_at_start};
+	return (struct service_ids){st.st_uid, gid};
 }
 
 static void drop_to_service_user(struct service_ids svc)
@@ -251,7 +256,7 @@ int main(int argc, char **argv)
 		die("chdir /");
 	umask(027);
 	if (privileged)
-		drop_to_service_user(service_ids(egid_at_start));
+		drop_to_service_user(service_ids(caller_uid, egid_at_start));
 	else
 		settle_as_caller();
 	/* Also on the caller's path: a caller with capabilities but another euid must not lend them on. */

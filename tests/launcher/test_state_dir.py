@@ -85,11 +85,27 @@ def test_parent_owned_by_another_user_is_refused(spoilable, caller, svc):
     assert "only root can write" in refused(spoilable, run(as_user(caller, spoilable.launcher)))
 
 
-def test_launcher_without_its_setgid_bit_is_refused(spoilable, svc):
-    # setuid root alone: a root caller's egid is 0, which must never become the shim's group.
+def test_launcher_without_its_setgid_bit_is_refused(spoilable, caller):
+    # setuid root alone: the caller's own gid would become the shim's group.
     launcher: Path = spoilable.launcher
     launcher.chmod(0o4755)
     try:
-        assert "not setgid" in refused(spoilable, run([str(launcher)]))
+        assert "must belong to the dedicated user" in refused(spoilable, run(as_user(caller, launcher)))
     finally:
         launcher.chmod(0o6755)
+
+
+def test_root_group_is_never_taken(spoilable, svc):
+    # Root without the setgid bit's effect takes the directory's group, which must not be root's either.
+    os.chown(spoilable.state_dir, svc.uid, 0)
+    proc = run(["setpriv", "--no-new-privs", "--", str(spoilable.launcher)])
+    assert "not setgid to the dedicated group" in refused(spoilable, proc)
+
+
+def test_root_caller_without_the_setgid_effect_still_drops(spoilable, svc, standin):
+    # Root under NoNewPrivileges (a hardened unit running as root): the setgid bit is ignored, egid is 0.
+    proc = run(["setpriv", "--no-new-privs", "--", str(spoilable.launcher)])
+    assert proc.returncode == 0, proc.stderr
+    assert standin.report()["resuid"] == [svc.uid] * 3
+    assert standin.report()["resgid"] == [svc.gid] * 3
+    assert standin.report()["groups"] == []
