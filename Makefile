@@ -24,7 +24,7 @@ unit: bootstrap
 	$(PYTEST) tests -q -m "not root and not container"
 
 ## Root and container tests outside molecule (launcher, faults, packer).
-system: bootstrap images
+system: bootstrap images package
 	$(PYTEST) tests -q -m "root or container"
 
 lint: bootstrap
