@@ -59,4 +59,4 @@ bench: bootstrap images package
 	scripts/bench.sh
 
 clean: demo-clean
-	rm -rf .venv .cache
+	rm -rf .venv .cache dist

@@ -31,8 +31,12 @@ mkdir -p .cache "$out"
 exec 9>.cache/build-package.lock
 flock 9
 
-mapfile -d '' files < <(git ls-files -z --cached --others --exclude-standard -- "${sources[@]}")
-digest=$( (echo "$version"; for f in "${files[@]}"; do [ -e "$f" ] && sha256sum -- "$f"; done) | sha256sum | cut -c1-16)
+# Tracked and untracked-but-not-ignored files, less those deleted in the working tree.
+files=()
+while IFS= read -r -d '' f; do
+  [ -e "$f" ] && files+=("$f")
+done < <(git ls-files -z --cached --others --exclude-standard -- "${sources[@]}")
+digest=$( (echo "$version"; sha256sum -- "${files[@]}") | sha256sum | cut -c1-16)
 stamp="$out/.sendmail-shim.stamp"
 deb_glob="$out/sendmail-shim_${version}_*.deb"
 # shellcheck disable=SC2086 # the glob is meant to expand
@@ -50,7 +54,8 @@ if [ "$(podman image inspect --format '{{index .Labels "sendmail-shim.build-revi
   podman run --name "$name" -v "$PWD/debian/control:/deps/debian/control:ro" "$base" sh -c '
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get build-dep -y -qq --no-install-recommends /deps >/dev/null &&
-    apt-get clean && rm -rf /var/lib/apt/lists/*'
+    apt-get clean && rm -rf /var/lib/apt/lists/*' ||
+    { podman rm -f "$name" >/dev/null; echo "build-package: cannot install the build dependencies" >&2; exit 1; }
   podman commit -q --change "LABEL sendmail-shim.build-revision=$revision" "$name" "$builder" >/dev/null
   podman rm "$name" >/dev/null
 fi
