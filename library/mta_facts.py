@@ -21,6 +21,9 @@ description:
     alternatives system (C(update-alternatives --query sendmail)).
   - Reports the installed sendmail-shim version (C(__version__) of the installed package, read without
     importing it) and whether the local swap package of the sendmail_shim role is installed, at which version.
+  - Tells whether systemd runs the host (the C(sd_booted) test), since how an MTA's services are handled
+    depends on it: image builds and init-less containers have no running systemd.
+  - Fails with one line on a host without dpkg (not of the Debian family).
   - Reads only; it never changes the host.
 version_added: "1.0.0"
 author: sendmail-shim authors
@@ -48,6 +51,10 @@ options:
     type: list
     elements: str
     default: []
+  systemd_runtime_dir:
+    description: The directory whose presence means that systemd runs the host.
+    type: path
+    default: /run/systemd/system
   packages:
     description: Packages whose installed version to report (for example C(sendmail-shim), C(rsyslog)).
     type: list
@@ -138,6 +145,10 @@ packages:
   returned: always
   type: dict
   sample: {"sendmail-shim": "1.2.0-1", "rsyslog": null}
+systemd_booted:
+  description: Whether systemd runs the host (C(/run/systemd/system) is a directory).
+  returned: always
+  type: bool
 shim_version:
   description: C(__version__) of the installed sendmail_shim package; null when absent or not defined.
   returned: always
@@ -242,7 +253,11 @@ def read_shim_version(libdir):
 
 def gather(module):
     params = module.params
-    dpkg_query = module.get_bin_path("dpkg-query", required=True)
+    dpkg_query = module.get_bin_path("dpkg-query")
+    if dpkg_query is None:
+        module.fail_json(
+            msg="dpkg-query not found: this host is not of the Debian family, which is all it supports"
+        )
     rc, out, err = module.run_command([dpkg_query, "-W", "-f", _DPKG_FORMAT])
     if rc != 0:
         module.fail_json(msg="dpkg-query -W failed", rc=rc, stderr=err)
@@ -288,6 +303,7 @@ def gather(module):
             else None
             for name in params["packages"]
         },
+        "systemd_booted": os.path.isdir(module.params["systemd_runtime_dir"]),
         "shim_version": read_shim_version(params["shim_libdir"]),
         "swap_package": {
             "name": params["swap_package"],
@@ -306,6 +322,7 @@ def main():
             "swap_package": {"type": "str", "default": "sendmail-shim-mta"},
             "known_mta_packages": {"type": "list", "elements": "str", "default": []},
             "packages": {"type": "list", "elements": "str", "default": []},
+            "systemd_runtime_dir": {"type": "path", "default": "/run/systemd/system"},
         },
         supports_check_mode=True,
     )

@@ -56,13 +56,15 @@ class FakeModule:
             "swap_package": "sendmail-shim-mta",
             "known_mta_packages": [],
             "packages": [],
+            "systemd_runtime_dir": "/nonexistent",
             **params,
         }
         self.answers = answers
         self.commands = []
+        self.missing = set()
 
     def get_bin_path(self, name, required=False):
-        return f"/usr/bin/{name}"
+        return None if name in self.missing else f"/usr/bin/{name}"
 
     def run_command(self, argv):
         self.commands.append(argv)
@@ -157,6 +159,20 @@ def test_packages_report_installed_versions_only():
         "exim4-base": None,  # configuration files only
         "sendmail-shim": None,  # unknown to dpkg
     }
+
+
+def test_systemd_booted_follows_the_runtime_directory(tmp_path):
+    module = FakeModule({"systemd_runtime_dir": str(tmp_path)}, answers(DPKG_EXIM))
+    assert mta_facts.gather(module)["systemd_booted"] is True
+    module = FakeModule({"systemd_runtime_dir": str(tmp_path / "absent")}, answers(DPKG_EXIM))
+    assert mta_facts.gather(module)["systemd_booted"] is False
+
+
+def test_a_host_without_dpkg_fails_with_one_line():
+    module = FakeModule({}, answers(DPKG_EXIM))
+    module.missing = {"dpkg-query"}
+    with pytest.raises(AssertionError, match="not of the Debian family"):
+        mta_facts.gather(module)
 
 
 def test_alternative_group_without_a_choice():
