@@ -1,5 +1,6 @@
 """mta_facts on canned dpkg-query and update-alternatives output (no dpkg needed)."""
 
+import hashlib
 import json
 import sys
 
@@ -57,6 +58,8 @@ class FakeModule:
             "known_mta_packages": [],
             "packages": [],
             "systemd_runtime_dir": "/nonexistent",
+            "files": [],
+            "units": [],
             **params,
         }
         self.answers = answers
@@ -166,6 +169,29 @@ def test_systemd_booted_follows_the_runtime_directory(tmp_path):
     assert mta_facts.gather(module)["systemd_booted"] is True
     module = FakeModule({"systemd_runtime_dir": str(tmp_path / "absent")}, answers(DPKG_EXIM))
     assert mta_facts.gather(module)["systemd_booted"] is False
+
+
+def test_files_report_existence_and_sha1(tmp_path):
+    (tmp_path / "conf").write_bytes(b"log_format = ecs\n")
+    (tmp_path / "dir").mkdir()
+    paths = [str(tmp_path / name) for name in ("conf", "dir", "missing")]
+    module = FakeModule({"files": paths}, answers(DPKG_EXIM))
+    assert mta_facts.gather(module)["files"] == {
+        paths[0]: {"exists": True, "sha1": hashlib.sha1(b"log_format = ecs\n").hexdigest()},  # noqa: S324
+        paths[1]: {"exists": True, "sha1": None},
+        paths[2]: {"exists": False, "sha1": None},
+    }
+
+
+def test_units_report_what_systemctl_answers():
+    table = {**answers(DPKG_EXIM), "is-enabled": (1, "disabled\n", ""), "is-active": (3, "inactive\n", "")}
+    module = FakeModule({"units": ["sendmail-shim-smtp.socket"]}, table)
+    assert mta_facts.gather(module)["units"] == {
+        "sendmail-shim-smtp.socket": {"enabled": "disabled", "active": "inactive"}
+    }
+    module = FakeModule({"units": ["x.socket"]}, answers(DPKG_EXIM))
+    module.missing = {"systemctl"}
+    assert mta_facts.gather(module)["units"] == {"x.socket": {"enabled": "unknown", "active": "unknown"}}
 
 
 def test_a_host_without_dpkg_fails_with_one_line():
