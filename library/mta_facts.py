@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -21,6 +22,11 @@ description:
     alternatives system (C(update-alternatives --query sendmail)).
   - Reports the installed sendmail-shim version (C(__version__) of the installed package, read without
     importing it) and whether the local swap package of the sendmail_shim role is installed, at which version.
+  - Tells whether systemd runs the host (the C(sd_booted) test), since how an MTA's services are handled
+    depends on it: image builds and init-less containers have no running systemd.
+  - Reports the state of the files and systemd units that replace the MTA (O(files), O(units)), so that a
+    caller can skip the tasks with nothing to do (each task costs a round trip to the host).
+  - Fails with one line on a host without dpkg (not of the Debian family).
   - Reads only; it never changes the host.
 version_added: "1.0.0"
 author: sendmail-shim authors
@@ -45,6 +51,25 @@ options:
     description:
       - MTA packages to report even when they do not provide C(mail-transport-agent) themselves
         (for example C(exim4-base), C(exim4-config)).
+    type: list
+    elements: str
+    default: []
+  files:
+    description: Files whose existence and SHA-1 to report.
+    type: list
+    elements: path
+    default: []
+  units:
+    description: systemd units whose C(systemctl is-enabled) and C(is-active) states to report.
+    type: list
+    elements: str
+    default: []
+  systemd_runtime_dir:
+    description: The directory whose presence means that systemd runs the host.
+    type: path
+    default: /run/systemd/system
+  packages:
+    description: Packages whose installed version to report (for example C(sendmail-shim), C(rsyslog)).
     type: list
     elements: str
     default: []
@@ -126,6 +151,29 @@ sendmail:
           elements: dict
           sample: [{"path": "/usr/local/sbin/sendmail-shim", "priority": 100,
                     "slaves": {"mailq": "/usr/local/sbin/sendmail-shim"}}]
+packages:
+  description: >-
+    Installed version of each package of O(packages), by name; null for one that is not installed (or has
+    only its configuration files left).
+  returned: always
+  type: dict
+  sample: {"sendmail-shim": "1.2.0-1", "rsyslog": null}
+files:
+  description: For each of O(files), whether it exists and the SHA-1 of its content (null if no regular file).
+  returned: always
+  type: dict
+  sample: {"/etc/sendmail-shim.conf.d/50-ansible.conf": {"exists": true, "sha1": "4f0b..."}}
+units:
+  description: >-
+    For each of O(units), its C(systemctl is-enabled) and C(is-active) answers (for example C(disabled),
+    C(inactive)); C(unknown) for both where systemctl is missing.
+  returned: always
+  type: dict
+  sample: {"sendmail-shim-smtp.socket": {"enabled": "disabled", "active": "inactive"}}
+systemd_booted:
+  description: Whether systemd runs the host (C(/run/systemd/system) is a directory).
+  returned: always
+  type: bool
 shim_version:
   description: C(__version__) of the installed sendmail_shim package; null when absent or not defined.
   returned: always
@@ -228,9 +276,37 @@ def read_shim_version(libdir):
     return match.group(1) if match else None
 
 
+def file_state(path):
+    if not os.path.isfile(path):
+        return {"exists": os.path.lexists(path), "sha1": None}
+    digest = hashlib.sha1()  # noqa: S324 - the digest Ansible's own modules compare files with
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return {"exists": True, "sha1": digest.hexdigest()}
+
+
+def unit_states(module, units):
+    systemctl = module.get_bin_path("systemctl")
+    states = {}
+    for unit in units:
+        if systemctl is None:
+            states[unit] = {"enabled": "unknown", "active": "unknown"}
+            continue
+        # Both answer on stdout whatever their exit status (non-zero for "disabled", "inactive"...).
+        _, enabled, _ = module.run_command([systemctl, "is-enabled", unit])
+        _, active, _ = module.run_command([systemctl, "is-active", unit])
+        states[unit] = {"enabled": enabled.strip() or "unknown", "active": active.strip() or "unknown"}
+    return states
+
+
 def gather(module):
     params = module.params
-    dpkg_query = module.get_bin_path("dpkg-query", required=True)
+    dpkg_query = module.get_bin_path("dpkg-query")
+    if dpkg_query is None:
+        module.fail_json(
+            msg="dpkg-query not found: this host is not of the Debian family, which is all it supports"
+        )
     rc, out, err = module.run_command([dpkg_query, "-W", "-f", _DPKG_FORMAT])
     if rc != 0:
         module.fail_json(msg="dpkg-query -W failed", rc=rc, stderr=err)
@@ -270,6 +346,15 @@ def gather(module):
         "mta_packages": mta_packages,
         "known_mta_packages": known,
         "sendmail": sendmail,
+        "packages": {
+            name: packages[name]["version"]
+            if name in packages and packages[name]["status"] == "installed"
+            else None
+            for name in params["packages"]
+        },
+        "files": {path: file_state(path) for path in params["files"]},
+        "units": unit_states(module, params["units"]),
+        "systemd_booted": os.path.isdir(module.params["systemd_runtime_dir"]),
         "shim_version": read_shim_version(params["shim_libdir"]),
         "swap_package": {
             "name": params["swap_package"],
@@ -287,6 +372,10 @@ def main():
             "shim_libdir": {"type": "path", "default": "/usr/local/lib/sendmail-shim"},
             "swap_package": {"type": "str", "default": "sendmail-shim-mta"},
             "known_mta_packages": {"type": "list", "elements": "str", "default": []},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "files": {"type": "list", "elements": "path", "default": []},
+            "units": {"type": "list", "elements": "str", "default": []},
+            "systemd_runtime_dir": {"type": "path", "default": "/run/systemd/system"},
         },
         supports_check_mode=True,
     )

@@ -31,7 +31,7 @@ variable "source_ami_architecture" {
 variable "instance_type" {
   type        = string
   default     = "t3.small"
-  description = "Build instance type. The role compiles the launcher on it: a micro instance is enough but slow."
+  description = "Build instance type. The role only installs a package on it: a micro instance is enough."
 }
 
 variable "ssh_username" {

@@ -6,13 +6,15 @@ set -euo pipefail
 
 : "${CONTAINERS_CONF:=$(cd "$(dirname "$0")/.." && pwd)/containers/containers.conf}"
 export CONTAINERS_CONF
-mirror=${SENDMAIL_SHIM_MIRROR:-http://deb.debian.org/debian}
+# The mirror comes from the environment; without one, debootstrap uses its own default.
+mirror=${SENDMAIL_SHIM_MIRROR:-}
 repo=localhost/sendmail-shim-test/debian
-# What a real minimal server has and what the tests drive: systemd as init, cron and sudo as mail
-# callers, python3 (+ apt bindings) for Ansible, ps/ss for the checks.
+# A stock minimal host (debootstrap minbase) plus only what the tests need from it: systemd as init,
+# cron and sudo as mail callers, python3 for Ansible. Nothing the role could silently rely on: no
+# python3-apt, dbus, procps, iproute2 or ca-certificates (Debian's own minimal images lack them too).
 # Bump when what goes into an image changes, so that cached images are rebuilt.
-revision=2
-packages=systemd,systemd-sysv,dbus,python3,python3-apt,sudo,cron,procps,iproute2,ca-certificates
+revision=3
+packages=systemd,systemd-sysv,python3,sudo,cron
 
 suites=("$@")
 [ ${#suites[@]} -gt 0 ] || suites=(bullseye bookworm trixie)
@@ -26,8 +28,9 @@ for suite in "${suites[@]}"; do
   start=$SECONDS
   root=$(mktemp -d "/var/tmp/sendmail-shim-rootfs-$suite.XXXXXX")
   trap 'rm -rf "$root"' EXIT
-  echo "building $repo:$suite with debootstrap from $mirror"
-  debootstrap --variant=minbase --include="$packages" "$suite" "$root" "$mirror" >"$root.log" 2>&1 || {
+  echo "building $repo:$suite with debootstrap from ${mirror:-its default mirror}"
+  # debootstrap writes the sources.list for the mirror it used.
+  debootstrap --variant=minbase --include="$packages" "$suite" "$root" ${mirror:+"$mirror"} >"$root.log" 2>&1 || {
     tail -n 30 "$root.log" >&2
     echo "debootstrap of $suite failed; full log in $root.log" >&2
     exit 1
@@ -38,7 +41,6 @@ for suite in "${suites[@]}"; do
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb
   ln -sf /dev/null "$root/etc/systemd/system/getty@.service"
   ln -sf /dev/null "$root/etc/systemd/system/console-getty.service"
-  printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
   tar -C "$root" -c . | podman import \
     --change 'CMD ["/sbin/init"]' --change 'ENV container=podman' --change 'STOPSIGNAL SIGRTMIN+3' \
     --change "LABEL sendmail-shim-test.revision=$revision" \

@@ -10,6 +10,8 @@ export ANSIBLE_CONFIG=${ANSIBLE_CONFIG:-$PWD/ansible.cfg}
 export PATH=$PWD/.venv/bin:$PATH
 
 suites=(bullseye bookworm trixie)
+# The installed layout's one home.
+log=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["log"])' <files/sendmail_shim/layout.json)
 inventory=inventory/demo/hosts.yml
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -67,11 +69,13 @@ up() {
 
   say "What changed on every host"
   for suite in "${suites[@]}"; do
+    # Port 25 from /proc/net (0019, state 0A = LISTEN): the minimal images have no ss.
     podman exec "sst-demo-$suite" sh -c '
-      printf "  %-18s /usr/sbin/sendmail -> %s; exim4: %s; listening on :25: %s; bsd-mailx: %s\n" "$0" \
+      printf "  %-18s /usr/sbin/sendmail -> %s; package: %s; exim4: %s; listening on :25: %s; bsd-mailx: %s\n" "$0" \
         "$(readlink -f /usr/sbin/sendmail)" \
+        "$(dpkg-query -W -f="\${Package} \${Version}" sendmail-shim 2>/dev/null || echo none)" \
         "$(dpkg-query -W -f="\${db:Status-Abbrev}" exim4-daemon-light 2>/dev/null | grep -q "^ii" && echo installed || echo removed)" \
-        "$(ss -Hltn "sport = :25" | grep -q . && echo yes || echo nothing)" \
+        "$(grep -qE "^ *[0-9]+: [0-9A-F]+:0019 [0-9A-F]+:[0-9A-F]+ 0A " /proc/net/tcp /proc/net/tcp6 && echo yes || echo nothing)" \
         "$(dpkg-query -W -f="\${db:Status-Abbrev}" bsd-mailx | grep -q "^ii" && echo kept || echo GONE)"' "sst-demo-$suite"
   done
 
@@ -93,15 +97,15 @@ up() {
   say "Waiting for cron's next minute (at most 90 s)"
   for suite in "${suites[@]}"; do
     for _ in $(seq 45); do
-      podman exec "sst-demo-$suite" grep -q "${cron_token[$suite]}" /var/log/sendmail-shim/mail.ndjson && break
+      podman exec "sst-demo-$suite" grep -q "${cron_token[$suite]}" "$log" && break
       sleep 2
     done
     podman exec "sst-demo-$suite" crontab -u sstuser -r
   done
 
-  say "What landed in /var/log/sendmail-shim/mail.ndjson (one JSON line per message; Filebeat ships it)"
+  say "What landed in $log (one JSON line per message; Filebeat ships it)"
   for suite in "${suites[@]}"; do
-    podman exec "sst-demo-$suite" cat /var/log/sendmail-shim/mail.ndjson |
+    podman exec "sst-demo-$suite" cat "$log" |
       python3 scripts/show-records.py --host "sst-demo-$suite" --grep 'NOT in sudoers' --grep "${cron_token[$suite]}"
   done
   say "Done. Look around with: podman exec -it sst-demo-bookworm bash; remove the fleet with: make demo-clean"

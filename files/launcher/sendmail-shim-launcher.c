@@ -1,10 +1,12 @@
 /*
  * sendmail-shim launcher: the only privileged code of the project.
  *
- * Installed setuid root as /usr/sbin/sendmail (through alternatives). While privileged it parses nothing
- * from the caller, reads no file and makes no NSS lookup: everything it needs is compiled in. It repairs
- * what a caller could have set up to sabotage the shim (limits, fds, environment, cwd, umask), drops to
- * the dedicated user for good and execs the Python shim. See docs/design.md and docs/threat-model.md.
+ * Installed setuid root and setgid to the dedicated group, reached as /usr/sbin/sendmail through
+ * alternatives. While privileged it parses nothing from the caller, reads no file a non-root user can
+ * write and makes no NSS lookup: the dedicated group is its effective gid at start (the setgid bit), the
+ * dedicated user is the owner of the state directory (which only root can set). It repairs what a caller
+ * could have set up to sabotage the shim (limits, fds, environment, cwd, umask), drops to the dedicated
+ * user for good and execs the Python shim. See docs/design.md and docs/threat-model.md.
  *
  * Exit status 71 (EX_OSERR): the launcher failed and the message was NOT accepted. It never uses 75: in
  * this project 75 promises that the message was kept in the fallback, and the launcher never reads it.
@@ -32,11 +34,8 @@
 #ifndef SHIM_ENTRY
 #define SHIM_ENTRY "/usr/local/lib/sendmail-shim/sendmail_shim/__main__.py"
 #endif
-#if !defined(SHIM_UID) || !defined(SHIM_GID)
-#error "SHIM_UID and SHIM_GID (numeric ids of the dedicated user) must be given at compile time"
-#endif
-#if SHIM_UID == 0 || SHIM_GID == 0
-#error "the shim must never run as root: SHIM_UID and SHIM_GID must not be 0"
+#ifndef SHIM_STATE_DIR
+#define SHIM_STATE_DIR "/var/lib/sendmail-shim"
 #endif
 
 #define EX_OSERR 71
@@ -193,7 +192,55 @@ static void set_env(uid_t caller_uid, gid_t caller_gid, const char *invoked_as, 
 		die("cannot build the environment");
 }
 
-static void drop_to_service_user(void)
+struct service_ids {
+	uid_t uid;
+	gid_t gid;
+};
+
+/* A refusal that errno does not explain. */
+static _Noreturn void refuse(const char *why)
+{
+	errno = 0;
+	die(why);
+}
+
+/*
+ * The dedicated ids are not compiled in, so that one build serves hosts where the user has any uid. The
+ * gid is our effective gid at start, which only the setgid bit (a statoverride root set) can give. The uid
+ * is the owner of the state directory: only root can chown, and the directory sits in a root-owned parent
+ * that nobody else can write, so nobody else can swap it. The dedicated user may chmod it, never chown it.
+ * Only inode metadata is read (lstat), never content.
+ */
+static struct service_ids service_ids(uid_t caller_uid, gid_t egid_at_start)
+{
+	char parent[sizeof(SHIM_STATE_DIR)] = SHIM_STATE_DIR;
+	char *slash = strrchr(parent, '/');
+	struct stat st;
+
+	if (SHIM_STATE_DIR[0] != '/' || slash == NULL)
+		refuse("the state directory is not an absolute path");
+	*(slash == parent ? slash + 1 : slash) = '\0';
+	if (lstat(parent, &st) != 0)
+		die("cannot stat the parent of " SHIM_STATE_DIR);
+	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		refuse("the parent of " SHIM_STATE_DIR " is not a directory that only root can write");
+	if (lstat(SHIM_STATE_DIR, &st) != 0)
+		die("cannot stat " SHIM_STATE_DIR);
+	if (!S_ISDIR(st.st_mode))
+		refuse(SHIM_STATE_DIR " is not a directory");
+	/*
+	 * A root caller under NoNewPrivileges or on a nosuid mount keeps egid 0: the setgid bit had no
+	 * effect. Root may run anything as anyone anyway; the directory's group stands in for it.
+	 */
+	const gid_t gid = caller_uid == 0 && egid_at_start == 0 ? st.st_gid : egid_at_start;
+	if (gid == 0)
+		refuse("the launcher is not setgid to the dedicated group");
+	if (st.st_uid == 0 || st.st_gid != gid)
+		refuse(SHIM_STATE_DIR " must belong to the dedicated user and the launcher's group");
+	return (struct service_ids){st.st_uid, gid};
+}
+
+static void drop_to_service_user(struct service_ids svc)
 {
 	uid_t r, e, s;
 	gid_t rg, eg, sg;
@@ -201,17 +248,15 @@ static void drop_to_service_user(void)
 	/* Groups first: once the uid is not 0 any more, the groups cannot be changed. */
 	if (setgroups(0, NULL) != 0)
 		die("setgroups");
-	if (setresgid(SHIM_GID, SHIM_GID, SHIM_GID) != 0)
+	if (setresgid(svc.gid, svc.gid, svc.gid) != 0)
 		die("setresgid");
-	if (setresuid(SHIM_UID, SHIM_UID, SHIM_UID) != 0)
+	if (setresuid(svc.uid, svc.uid, svc.uid) != 0)
 		die("setresuid");
 	/* Trust but verify: a partial switch must never reach the interpreter. */
-	if (getresuid(&r, &e, &s) != 0 || r != SHIM_UID || e != SHIM_UID || s != SHIM_UID ||
-	    getresgid(&rg, &eg, &sg) != 0 || rg != SHIM_GID || eg != SHIM_GID || sg != SHIM_GID ||
-	    getgroups(0, NULL) != 0) {
-		errno = 0;
-		die("the switch to the dedicated user did not take");
-	}
+	if (getresuid(&r, &e, &s) != 0 || r != svc.uid || e != svc.uid || s != svc.uid ||
+	    getresgid(&rg, &eg, &sg) != 0 || rg != svc.gid || eg != svc.gid || sg != svc.gid ||
+	    getgroups(0, NULL) != 0)
+		refuse("the switch to the dedicated user did not take");
 }
 
 /*
@@ -232,6 +277,7 @@ int main(int argc, char **argv)
 {
 	const uid_t caller_uid = getuid();
 	const gid_t caller_gid = getgid();
+	const gid_t egid_at_start = getegid();
 	const int privileged = geteuid() == 0;
 	/* argc is 0 when the caller execs us with an empty argv: then argv[1] would be the environment. */
 	const char *invoked_as = argc > 0 ? argv[0] : "sendmail";
@@ -249,7 +295,7 @@ int main(int argc, char **argv)
 		die("chdir /");
 	umask(027);
 	if (privileged)
-		drop_to_service_user();
+		drop_to_service_user(service_ids(caller_uid, egid_at_start));
 	else
 		settle_as_caller();
 	/* Also on the caller's path: a caller with capabilities but another euid must not lend them on. */

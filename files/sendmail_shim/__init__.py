@@ -1,4 +1,5 @@
 """sendmail-shim: a sendmail that keeps each message as one JSON line in a log."""
 
-# Read by the role's mta_facts module (by regex, without importing) to report what a host runs.
-__version__ = "1.0.0"
+# The one version source: scripts/build-package.sh (the package's version and changelog) and the role's
+# mta_facts module read it by regex, without importing. Keep it on one line in this form.
+__version__ = "1.1.0"

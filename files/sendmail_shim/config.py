@@ -1,11 +1,21 @@
-"""The config file: `key = value` lines and `#` comment lines.
+"""The config: `key = value` lines and `#` comment lines.
 
-`python3 -m sendmail_shim.config FILE` validates FILE: exit 0, or 78 with one line per problem on stderr.
+The shim reads the main file (the package's, every key commented out), then every `*.conf` file of the
+drop-in directory in lexical order; a later file wins. Paths come from the installed layout.
+
+`python3 -m sendmail_shim.config FILE` validates FILE; without FILE it validates the whole set the shim
+reads. Exit 0, or 78 with one line per problem on stderr.
 """
 
+import json
+import os
 import sys
 
-DEFAULT_PATH = "/etc/sendmail-shim.conf"
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "layout.json"), "rb") as _f:
+    LAYOUT = json.load(_f)
+
+DEFAULT_PATH = LAYOUT["config"]
+DROP_IN_DIR = LAYOUT["config_dir"]
 ENV_PATH = "SENDMAIL_SHIM_CONFIG"
 _MAX_FILE_BYTES = 1 << 20
 
@@ -31,13 +41,13 @@ class Config:
 
     def __init__(self, path=None):
         self.path = path
-        self.log_path = "/var/log/sendmail-shim/mail.ndjson"
+        self.log_path = LAYOUT["log"]
         self.log_format = "ecs"
         self.max_message_bytes = 8 * 1024 * 1024
         # Filebeat drops lines longer than its message_max_bytes, 10 MiB by default: stay below it.
         self.max_line_bytes = 10_000_000
         self.hostname = None
-        self.service_user = "sendmail-shim"
+        self.service_user = LAYOUT["user"]
         self.fallback = "syslog"
         self.syslog_facility = FACILITIES["mail"]
         self.syslog_socket = "/dev/log"
@@ -98,9 +108,15 @@ _KEYS = {
 }
 
 
-def parse(text, path):
-    """Return (Config, problems). Bad lines are reported and skipped; the good ones still apply."""
-    cfg = Config(path)
+def parse(text, path, cfg=None):
+    """Return (Config, problems): `cfg` (else the defaults) with the file's values applied.
+
+    Bad lines are reported and skipped; the good ones still apply.
+    """
+    if cfg is None:
+        cfg = Config(path)
+    else:
+        cfg.path = path
     problems = []
     seen = set()
     for number, raw in enumerate(text.splitlines(), 1):
@@ -128,39 +144,69 @@ def parse(text, path):
     return cfg, problems
 
 
-def load(path, required):
-    """Read `path`; a missing file means all defaults unless `required`."""
+def load(path, required, cfg=None):
+    """Read `path` over `cfg` (else the defaults); a missing file changes nothing unless `required`."""
+    if cfg is None:
+        cfg = Config(None)
     try:
         with open(path, "rb") as f:
             data = f.read(_MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         if required:
-            return Config(path), [f"{path}: no such file"]
-        return Config(None), []
+            cfg.path = path
+            return cfg, [f"{path}: no such file"]
+        return cfg, []
     except OSError as exc:
-        return Config(path), [f"{path}: cannot read: {exc.strerror or exc}"]
+        cfg.path = path
+        return cfg, [f"{path}: cannot read: {exc.strerror or exc}"]
+    cfg.path = path
     if len(data) > _MAX_FILE_BYTES:
-        return Config(path), [f"{path}: larger than {_MAX_FILE_BYTES} bytes"]
+        return cfg, [f"{path}: larger than {_MAX_FILE_BYTES} bytes"]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return Config(path), [f"{path}: not UTF-8 text"]
-    return parse(text, path)
+        return cfg, [f"{path}: not UTF-8 text"]
+    return parse(text, path, cfg)
+
+
+def drop_ins(directory):
+    """The `*.conf` files of `directory` in the order they apply; a missing directory has none."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise ValueError(f"{directory}: cannot list: {exc.strerror or exc}") from None
+    wanted = sorted(n for n in names if n.endswith(".conf") and not n.startswith("."))
+    return [os.path.join(directory, name) for name in wanted]
+
+
+def load_set(path=DEFAULT_PATH, directory=DROP_IN_DIR):
+    """The main file, then the drop-ins in lexical order: a later file wins, every file is validated."""
+    cfg, problems = load(path, required=False)
+    try:
+        files = drop_ins(directory)
+    except ValueError as exc:
+        return cfg, [*problems, str(exc)]
+    for drop_in in files:
+        cfg, more = load(drop_in, required=True, cfg=cfg)
+        problems += more
+    return cfg, problems
 
 
 def from_environ(environ):
-    """The config the shim runs with: SENDMAIL_SHIM_CONFIG names a file that must exist, else the default."""
+    """The config the shim runs with: SENDMAIL_SHIM_CONFIG names a file that must exist, else the set."""
     path = environ.get(ENV_PATH)
     if path:
         return load(path, required=True)
-    return load(DEFAULT_PATH, required=False)
+    return load_set()
 
 
 def main(argv):
-    if len(argv) != 1:
-        sys.stderr.write("usage: python3 -m sendmail_shim.config FILE\n")
+    if len(argv) > 1:
+        sys.stderr.write("usage: python3 -m sendmail_shim.config [FILE]\n")
         return 64
-    _, problems = load(argv[0], required=True)
+    _, problems = load(argv[0], required=True) if argv else load_set()
     for problem in problems:
         sys.stderr.write(f"sendmail-shim: {problem}\n")
     return 78 if problems else 0

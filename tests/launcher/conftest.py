@@ -1,8 +1,10 @@
-"""Fixtures for the setuid launcher tests: a test build installed setuid root, temporary users.
+"""Fixtures for the setuid launcher tests: a test build installed as the package installs it, temporary users.
 
-Everything here needs root (useradd, chown, the setuid bit). The launcher is compiled twice with the
-repository's Makefile: once around a stand-in entry script that reports what the launcher handed it
-(identity, environment, fds, limits), once around a root-owned copy of the real shim.
+Everything here needs root (useradd, chown, the setuid bit). The launcher is compiled with the
+repository's Makefile around a state directory of the test prefix (the dedicated uid is that directory's
+owner) and installed root:<dedicated group> 6755, as the package's statoverride does: once around a
+stand-in entry script that reports what the launcher handed it (identity, environment, fds, limits), once
+around a root-owned copy of the real shim, once around a state directory that the tests spoil.
 """
 
 from __future__ import annotations
@@ -91,14 +93,20 @@ def _drop_user(user: User) -> None:
     subprocess.run(["groupdel", user.name], check=False, capture_output=True)
 
 
-def build_launcher(out: Path, svc: User, entry: Path) -> None:
+def build_launcher(out: Path, svc: User, entry: Path, state_dir: Path) -> None:
     subprocess.run(
-        ["make", "-s", "-C", str(LAUNCHER_SRC), f"OUT={out}", f"SHIM_UID={svc.uid}", f"SHIM_GID={svc.gid}",
-         f"SHIM_PYTHON={PYTHON}", f"SHIM_ENTRY={entry}"],
+        ["make", "-s", "-C", str(LAUNCHER_SRC), f"OUT={out}", f"SHIM_PYTHON={PYTHON}", f"SHIM_ENTRY={entry}",
+         f"SHIM_STATE_DIR={state_dir}"],
         check=True,
     )  # fmt: skip
-    os.chown(out, 0, 0)
-    out.chmod(0o4755)
+    os.chown(out, 0, svc.gid)  # chown clears the mode's set-id bits: chmod after it
+    out.chmod(0o6755)
+
+
+def make_state_dir(path: Path, svc: User) -> None:
+    """What postinst creates: the launcher takes the dedicated uid from its owner."""
+    path.mkdir(mode=0o750)
+    os.chown(path, svc.uid, svc.gid)
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +155,14 @@ class StandIn:
 
 
 @pytest.fixture(scope="session")
-def standin(prefix, svc):
+def state_dir(prefix, svc):
+    path = prefix / "state"
+    make_state_dir(path, svc)
+    return path
+
+
+@pytest.fixture(scope="session")
+def standin(prefix, svc, state_dir):
     report_dir = prefix / "report"
     report_dir.mkdir()
     report_dir.chmod(0o1777)  # the entry runs as the dedicated user, or as the caller under no-new-privs
@@ -159,10 +174,47 @@ def standin(prefix, svc):
     bindir = prefix / "bin"
     bindir.mkdir(mode=0o755)
     launcher = bindir / "sendmail"
-    build_launcher(launcher, svc, entry)
+    build_launcher(launcher, svc, entry, state_dir)
     for name in ("mailq", "newaliases"):
         (bindir / name).symlink_to("sendmail")
     return StandIn(launcher, report_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class Spoilable:
+    """A launcher around the stand-in whose state directory, in a root-owned parent, a test may spoil."""
+
+    launcher: Path
+    parent: Path
+    state_dir: Path
+    report_dir: Path
+
+    def reported(self) -> bool:
+        return (self.report_dir / "report.json").exists()
+
+
+@pytest.fixture(scope="session")
+def _spoilable_install(prefix, svc, standin):
+    parent = prefix / "spoilable"
+    parent.mkdir(mode=0o755)
+    launcher = prefix / "bin" / "sendmail-spoilable"
+    build_launcher(launcher, svc, prefix / "standin" / "entry.py", parent / "state")
+    return Spoilable(launcher, parent, parent / "state", standin.report_dir)
+
+
+@pytest.fixture
+def spoilable(_spoilable_install, svc, standin):
+    """The spoilable launcher with a sound state directory, restored before each test."""
+    standin.clear()
+    state = _spoilable_install.state_dir
+    if state.is_symlink() or state.is_file():
+        state.unlink()
+    elif state.exists():
+        shutil.rmtree(state)
+    _spoilable_install.parent.chmod(0o755)
+    os.chown(_spoilable_install.parent, 0, 0)
+    make_state_dir(state, svc)
+    return _spoilable_install
 
 
 @pytest.fixture
@@ -270,17 +322,15 @@ class Shim(ShimLog):
 
 
 @pytest.fixture(scope="session")
-def _shim_install(prefix, svc):
+def _shim_install(prefix, svc, state_dir):
     lib = prefix / "lib"
     package = lib / "sendmail_shim"
     shutil.copytree(REPO / "files" / "sendmail_shim", package, ignore=shutil.ignore_patterns("__pycache__"))
     config = prefix / "etc" / "sendmail-shim.conf"
-    # The launcher passes no config path (design.md): this copy's default points at the test config.
-    config_py = package / "config.py"
-    source = config_py.read_text()
-    default = 'DEFAULT_PATH = "/etc/sendmail-shim.conf"'
-    assert source.count(default) == 1, "files/sendmail_shim/config.py no longer has " + default
-    config_py.write_text(source.replace(default, f"DEFAULT_PATH = {str(config)!r}"))
+    # The launcher passes no config path (design.md): this copy's layout points at the test config.
+    layout = json.loads((package / "layout.json").read_text())
+    layout.update(config=str(config), config_dir=str(prefix / "etc" / "sendmail-shim.conf.d"))
+    (package / "layout.json").write_text(json.dumps(layout))
     subprocess.run([PYTHON, "-m", "compileall", "-q", str(lib)], check=True)
     for path in [lib, *lib.rglob("*")]:
         os.chown(path, 0, 0)
@@ -303,7 +353,7 @@ def _shim_install(prefix, svc):
     sbin = prefix / "sbin"
     sbin.mkdir(mode=0o755)
     launcher = sbin / "sendmail"
-    build_launcher(launcher, svc, package / "__main__.py")
+    build_launcher(launcher, svc, package / "__main__.py", state_dir)
     for name in ("mailq", "newaliases"):
         (sbin / name).symlink_to("sendmail")
     yield Shim(launcher, lib, config, log_dir, log_dir / "mail.ndjson", sock)

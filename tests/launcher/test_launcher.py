@@ -235,15 +235,19 @@ def test_no_new_privs_runs_entry_as_the_caller_and_says_so(report, caller):
     assert sorted(got["fds"]) == ["0", "1", "2"]
 
 
-def test_failed_drop_stops_with_71_and_runs_nothing(report, caller):
-    """A user namespace mapping the caller to root: euid 0, but setgroups is denied there."""
+def test_root_of_a_user_namespace_stops_with_71_and_runs_nothing(report, caller):
+    """A user namespace mapping the caller to root: euid 0, but no real privilege.
+
+    There the state directory's root-owned parent shows the unmapped overflow uid, so the launcher
+    refuses before any switch (which setgroups would refuse next).
+    """
     probe = run(as_user(caller, "unshare", "--user", "--map-root-user", "true"), env={"PATH": PATH})
     if probe.returncode != 0:
         pytest.skip("unprivileged user namespaces are not available here")
     proc = run(as_user(caller, "unshare", "--user", "--map-root-user", report.launcher), env={"PATH": PATH})
     assert proc.returncode == 71
     assert proc.stderr.decode().count("\n") == 1
-    assert b"setgroups" in proc.stderr
+    assert b"only root can write" in proc.stderr
     assert not (report.report_dir / "report.json").exists()
 
 

@@ -205,10 +205,12 @@ def _assert_root_owned_not_writable(path: Path):
     assert not writable or (stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX), f"{path} is writable"
 
 
-def test_installed_files_are_root_owned_and_not_writable_by_others(shim):
+def test_installed_files_are_root_owned_and_not_writable_by_others(shim, svc):
     paths = [shim.launcher, shim.config, *shim.lib.rglob("*")]
     for path in paths:
         _assert_root_owned_not_writable(path)
     for ancestor in {a for p in paths for a in p.parents}:
         _assert_root_owned_not_writable(ancestor)
-    assert stat.S_IMODE(shim.launcher.stat().st_mode) == 0o4755
+    # As the package's statoverride sets it: setuid root, setgid to the dedicated group.
+    assert stat.S_IMODE(shim.launcher.stat().st_mode) == 0o6755
+    assert shim.launcher.stat().st_gid == svc.gid

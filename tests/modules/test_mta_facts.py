@@ -1,5 +1,6 @@
 """mta_facts on canned dpkg-query and update-alternatives output (no dpkg needed)."""
 
+import hashlib
 import json
 import sys
 
@@ -55,13 +56,18 @@ class FakeModule:
             "shim_libdir": "/nonexistent",
             "swap_package": "sendmail-shim-mta",
             "known_mta_packages": [],
+            "packages": [],
+            "systemd_runtime_dir": "/nonexistent",
+            "files": [],
+            "units": [],
             **params,
         }
         self.answers = answers
         self.commands = []
+        self.missing = set()
 
     def get_bin_path(self, name, required=False):
-        return f"/usr/bin/{name}"
+        return None if name in self.missing else f"/usr/bin/{name}"
 
     def run_command(self, argv):
         self.commands.append(argv)
@@ -147,6 +153,52 @@ def test_swapped_host(tmp_path):
             },
         }
     ]
+
+
+def test_packages_report_installed_versions_only():
+    module = FakeModule({"packages": ["bsd-mailx", "exim4-base", "sendmail-shim"]}, answers(DPKG_SWAPPED))
+    assert mta_facts.gather(module)["packages"] == {
+        "bsd-mailx": "8.1.2-0.20220412cvs-1",
+        "exim4-base": None,  # configuration files only
+        "sendmail-shim": None,  # unknown to dpkg
+    }
+
+
+def test_systemd_booted_follows_the_runtime_directory(tmp_path):
+    module = FakeModule({"systemd_runtime_dir": str(tmp_path)}, answers(DPKG_EXIM))
+    assert mta_facts.gather(module)["systemd_booted"] is True
+    module = FakeModule({"systemd_runtime_dir": str(tmp_path / "absent")}, answers(DPKG_EXIM))
+    assert mta_facts.gather(module)["systemd_booted"] is False
+
+
+def test_files_report_existence_and_sha1(tmp_path):
+    (tmp_path / "conf").write_bytes(b"log_format = ecs\n")
+    (tmp_path / "dir").mkdir()
+    paths = [str(tmp_path / name) for name in ("conf", "dir", "missing")]
+    module = FakeModule({"files": paths}, answers(DPKG_EXIM))
+    assert mta_facts.gather(module)["files"] == {
+        paths[0]: {"exists": True, "sha1": hashlib.sha1(b"log_format = ecs\n").hexdigest()},  # noqa: S324
+        paths[1]: {"exists": True, "sha1": None},
+        paths[2]: {"exists": False, "sha1": None},
+    }
+
+
+def test_units_report_what_systemctl_answers():
+    table = {**answers(DPKG_EXIM), "is-enabled": (1, "disabled\n", ""), "is-active": (3, "inactive\n", "")}
+    module = FakeModule({"units": ["sendmail-shim-smtp.socket"]}, table)
+    assert mta_facts.gather(module)["units"] == {
+        "sendmail-shim-smtp.socket": {"enabled": "disabled", "active": "inactive"}
+    }
+    module = FakeModule({"units": ["x.socket"]}, answers(DPKG_EXIM))
+    module.missing = {"systemctl"}
+    assert mta_facts.gather(module)["units"] == {"x.socket": {"enabled": "unknown", "active": "unknown"}}
+
+
+def test_a_host_without_dpkg_fails_with_one_line():
+    module = FakeModule({}, answers(DPKG_EXIM))
+    module.missing = {"dpkg-query"}
+    with pytest.raises(AssertionError, match="not of the Debian family"):
+        mta_facts.gather(module)
 
 
 def test_alternative_group_without_a_choice():

@@ -22,8 +22,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKER = "/usr/bin/packer"
 BASE_IMAGE = "localhost/sendmail-shim-test/debian:bookworm"
-LOG = "/var/log/sendmail-shim/mail.ndjson"
-LAUNCHER = "/usr/local/sbin/sendmail-shim"
+LAYOUT = json.loads((REPO / "files" / "sendmail_shim" / "layout.json").read_text())
+LOG = LAYOUT["log"]
+LAUNCHER = LAYOUT["launcher"]
 CRON_USER = "sstapp"
 
 requires_packer = pytest.mark.skipif(
@@ -248,10 +249,12 @@ def test_packer_build_then_cron_mail_on_first_boot(tmp_path, containers):
     recap = re.search(r"default\s+: ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=0", transcript)
     assert recap and int(recap.group(1)) > 0, transcript[-6000:]
 
-    # What Packer left is the image's content: the shim wired in, and no record yet (the image-build
-    # flavour sends no probe), so every record of the next boot comes from the new instance.
+    # What Packer left is the image's content: the package installed and wired in, and no record yet (the
+    # image-build flavour sends no probe), so every record of the next boot comes from the new instance.
     realpath = podman("exec", build, "readlink", "-f", "/usr/sbin/sendmail").stdout.strip()
     assert realpath == LAUNCHER
+    owner = podman("exec", build, "dpkg-query", "--search", LAUNCHER).stdout.split(":")[0]
+    assert owner == LAYOUT["package"]
     assert podman("exec", build, "test", "-f", LOG, check=False).returncode == 0, f"no {LOG} in the image"
     assert log_records(build) == []
 

@@ -313,7 +313,10 @@ def test_config_validator(tmp_path, content, status, message):
 def test_config_validator_usage_and_missing_file(tmp_path):
     env = {"PYTHONPATH": str(FILES)}
     assert (
-        subprocess.run([PYTHON, "-m", "sendmail_shim.config"], capture_output=True, env=env).returncode == 64
+        subprocess.run(
+            [PYTHON, "-m", "sendmail_shim.config", "a", "b"], capture_output=True, env=env
+        ).returncode
+        == 64
     )
     missing = subprocess.run(
         [PYTHON, "-m", "sendmail_shim.config", str(tmp_path / "x")], capture_output=True, env=env

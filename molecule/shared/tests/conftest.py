@@ -5,22 +5,37 @@ molecule.yml) and the role's own `sendmail_shim_*` variables; the checks read th
 hard-coding one scenario's expectations.
 """
 
+import importlib.util
 import json
 import os
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import testinfra
 import testinfra.utils.ansible_runner
 
-LAUNCHER = "/usr/local/sbin/sendmail-shim"
-SHIM_DIR = "/usr/local/lib/sendmail-shim/sendmail_shim"
-CONFIG = "/etc/sendmail-shim.conf"
-LOG_DIR = "/var/log/sendmail-shim"
-LOG = f"{LOG_DIR}/mail.ndjson"
-SERVICE_USER = "sendmail-shim"
-READER_GROUP = "adm"
+REPO = Path(__file__).resolve().parents[3]
+# The role's own Debian version order (its filter plugin), so that no check can disagree with the role on it.
+_spec = importlib.util.spec_from_file_location(
+    "debian_version", REPO / "roles" / "sendmail_shim" / "filter_plugins" / "debian_version.py"
+)
+debian_version = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(debian_version)
+
+# The installed layout's one home.
+LAYOUT = json.loads((REPO / "files" / "sendmail_shim" / "layout.json").read_text())
+PACKAGE = LAYOUT["package"]
+LAUNCHER = LAYOUT["launcher"]
+SHIM_DIR = f"{LAYOUT['libdir']}/sendmail_shim"
+CONFIG = LAYOUT["config"]
+ROLE_CONFIG = LAYOUT["role_config"]
+LOG_DIR = LAYOUT["log_dir"]
+LOG = LAYOUT["log"]
+SERVICE_USER = LAYOUT["user"]
+SERVICE_GROUP = LAYOUT["group"]
+READER_GROUP = LAYOUT["log_group"]
 TEST_USER = "sstuser"
 TEST_PASSWORD = "sst-password"  # noqa: S105 - the throwaway user made by prepare.yml
 
@@ -84,6 +99,25 @@ def wait_for_record(host, needle, timeout=30.0, path=LOG):
         if time.monotonic() > deadline:
             pytest.fail(f"no record containing {needle!r} in {path} after {timeout:.0f} s")
         time.sleep(2)
+
+
+def process_names(host):
+    """The names (comm) of the host's processes, from /proc: a minimal host has no ps."""
+    return host.check_output("cat /proc/[0-9]*/comm 2>/dev/null || true").split()
+
+
+LISTENING = """
+for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+    for line in open(path).read().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "0A":
+            print(int(local.rsplit(":", 1)[1], 16))
+"""
+
+
+def listening_tcp_ports(host):
+    """The TCP ports the host listens on, from /proc through its python3: a minimal host has no ss."""
+    return {int(port) for port in host.check_output(f"python3 -c '{LISTENING}'").split()}
 
 
 def as_user(user, command):

@@ -5,7 +5,16 @@ import uuid
 
 import pytest
 import testinfra
-from conftest import LOG, TEST_USER, host_vars, token, uid_of, wait_for_record
+from conftest import (
+    LOG,
+    TEST_USER,
+    host_vars,
+    listening_tcp_ports,
+    process_names,
+    token,
+    uid_of,
+    wait_for_record,
+)
 
 
 @pytest.fixture
@@ -40,5 +49,5 @@ def test_first_boot_delivers_cron_mail_to_the_log(booted_image):
 
 
 def test_no_mta_daemon_and_no_port_25_after_first_boot(booted_image):
-    assert booted_image.check_output("ss -Hltn 'sport = :25'").strip() == ""
-    assert "exim4" not in booted_image.check_output("ps -eo comm=").split()
+    assert 25 not in listening_tcp_ports(booted_image)
+    assert "exim4" not in process_names(booted_image)

@@ -1,5 +1,6 @@
 """What every converged host must show, whatever MTA it had before (issue 6's verify list)."""
 
+import glob
 import json
 
 import pytest
@@ -7,15 +8,23 @@ import yaml
 from conftest import (
     CONFIG,
     LAUNCHER,
+    LAYOUT,
     LOG,
     LOG_DIR,
+    PACKAGE,
     READER_GROUP,
+    REPO,
+    ROLE_CONFIG,
+    SERVICE_GROUP,
     SERVICE_USER,
     SHIM_DIR,
     TEST_PASSWORD,
     TEST_USER,
     as_user,
+    debian_version,
     host_vars,
+    listening_tcp_ports,
+    process_names,
     read_records,
     token,
     uid_of,
@@ -36,16 +45,14 @@ def test_previous_mta_packages_are_gone(shim_host):
 
 
 def test_no_mta_daemon_runs(shim_host):
-    running = shim_host.check_output("ps -eo comm=").split()
+    running = process_names(shim_host)
+    assert "systemd" in running or "init" in running
     assert not set(running) & set(MTA_DAEMONS)
 
 
 def test_port_25_listens_only_for_the_role_listener(shim_host):
-    listeners = shim_host.check_output("ss -Hltn 'sport = :25'")
-    if host_vars(shim_host).get("sendmail_shim_listener_enabled"):
-        assert "127.0.0.1:25" in listeners
-    else:
-        assert listeners.strip() == ""
+    listening = listening_tcp_ports(shim_host)
+    assert (25 in listening) == bool(host_vars(shim_host).get("sendmail_shim_listener_enabled"))
 
 
 def test_mail_clients_are_still_installed(shim_host):
@@ -53,17 +60,39 @@ def test_mail_clients_are_still_installed(shim_host):
         assert shim_host.package(package).is_installed, package
 
 
+def test_the_package_is_installed_and_owns_the_shim_and_the_launcher(shim_host):
+    assert shim_host.package(PACKAGE).is_installed
+    for path in (LAUNCHER, f"{SHIM_DIR}/__main__.py", CONFIG):
+        assert shim_host.check_output(f"dpkg-query --search {path}").split(":")[0] == PACKAGE, path
+
+
+def test_the_package_came_from_the_source_the_role_was_given(shim_host):
+    if host_vars(shim_host).get("sst_package_scenario"):
+        pytest.skip("the package was installed without the role here")
+    installed = shim_host.check_output(f"dpkg-query --showformat '${{Version}}' --show {PACKAGE}")
+    if host_vars(shim_host).get("sendmail_shim_package_source") == "apt":
+        # The candidate of the host's repositories, and the repository made by prepare.yml offers it.
+        policy = shim_host.check_output(f"apt-cache policy {PACKAGE}")
+        assert f"Candidate: {installed}" in policy
+        assert f"file:{host_vars(shim_host)['sst_package_repository']}" in policy
+    else:
+        # The newest .deb of dist/ by Debian version order, the role's default.
+        newest = debian_version.newest_deb(glob.glob(str(REPO / "dist" / f"{PACKAGE}_*.deb")))
+        assert installed == debian_version.deb_version(newest)
+
+
 def test_sendmail_names_resolve_through_alternatives_to_the_launcher(shim_host):
-    query = shim_host.check_output("update-alternatives --query sendmail")
+    alternative = LAYOUT["alternative"]
+    query = shim_host.check_output(f"update-alternatives --query {alternative['name']}")
     assert f"Value: {LAUNCHER}" in query
-    for link in ("/usr/sbin/sendmail", "/usr/lib/sendmail", "/usr/bin/mailq", "/usr/sbin/newaliases"):
+    for link in [alternative["link"]] + [slave["link"] for slave in alternative["slaves"]]:
         assert shim_host.file(link).is_symlink, link
         assert shim_host.check_output(f"readlink -f {link}") == LAUNCHER, link
 
 
-def test_launcher_is_setuid_root_and_not_writable_by_others(shim_host):
+def test_launcher_is_setuid_root_setgid_service_group_and_not_writable_by_others(shim_host):
     launcher = shim_host.file(LAUNCHER)
-    assert (launcher.user, launcher.group, launcher.mode) == ("root", "root", 0o4755)
+    assert (launcher.user, launcher.group, launcher.mode) == ("root", SERVICE_GROUP, 0o6755)
 
 
 def test_shim_and_config_are_root_owned_read_only_for_others(shim_host):
@@ -72,6 +101,17 @@ def test_shim_and_config_are_root_owned_read_only_for_others(shim_host):
         assert (f.user, f.group, f.mode) == ("root", "root", 0o644), path
     writable = shim_host.check_output(f"find {SHIM_DIR} -perm /022 -o ! -user root")
     assert writable == ""
+
+
+def test_role_config_drop_in_is_root_owned_and_holds_the_role_values(shim_host):
+    if host_vars(shim_host).get("sst_package_scenario"):
+        pytest.skip("the package was installed without the role here")
+    drop_in = shim_host.file(ROLE_CONFIG)
+    assert (drop_in.user, drop_in.group, drop_in.mode) == ("root", "root", 0o644)
+    assert "max_line_bytes = 10000000" in drop_in.content_string.splitlines()
+    # Without a file argument the shim's checker reads the whole set: the package's file and the drop-ins.
+    check = shim_host.run(f"env PYTHONPATH={LAYOUT['libdir']} python3 -m sendmail_shim.config")
+    assert (check.rc, check.stderr) == (0, "")
 
 
 def test_log_is_readable_by_owner_reader_group_and_root_only(shim_host):
@@ -142,7 +182,7 @@ def test_mailq_says_the_queue_is_empty_and_newaliases_succeeds(shim_host):
 def test_forced_rotation_loses_nothing(shim_host):
     before = token("before-rotate")
     shim_host.check_output(f"printf 'Subject: {before}\\n\\nx\\n' | /usr/sbin/sendmail root")
-    shim_host.check_output("logrotate -f /etc/logrotate.d/sendmail-shim")
+    shim_host.check_output(f"logrotate -f {LAYOUT['logrotate']}")
     after = token("after-rotate")
     shim_host.check_output(f"printf 'Subject: {after}\\n\\nx\\n' | /usr/sbin/sendmail root")
     current = [subject_of(r) for r in read_records(shim_host)]
@@ -154,6 +194,8 @@ def test_forced_rotation_loses_nothing(shim_host):
 
 
 def test_filebeat_input_has_the_required_keys(shim_host):
+    if host_vars(shim_host).get("sst_package_scenario"):
+        pytest.skip("the package was installed without the role here")
     path = host_vars(shim_host).get("sst_filebeat_input", "/etc/filebeat/inputs.d/sendmail-shim.yml")
     inputs = yaml.safe_load(shim_host.file(path).content_string)
     assert isinstance(inputs, list)
