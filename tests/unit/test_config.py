@@ -5,7 +5,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import FILES, PYTHON
+from shimtest import FILES, PYTHON
 from sendmail_shim import config
 
 
