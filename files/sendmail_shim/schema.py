@@ -5,6 +5,7 @@ spelling leaks into them. This file is stdlib-only and imports nothing of the sh
 probe carries it to hosts as Ansible module_utils (module_utils/sendmail_shim_schema.py links here).
 """
 
+import contextlib
 import json
 
 # ECS field paths (dotted; a record may hold them nested, as the shim writes, or flat).
@@ -58,10 +59,9 @@ def header(message, name):
     if found and "=?" in found:
         from email.header import decode_header, make_header  # noqa: PLC0415 - only encoded subjects
 
-        try:
+        # An undecodable encoded word is kept as written.
+        with contextlib.suppress(ValueError, LookupError):
             found = str(make_header(decode_header(found)))
-        except (ValueError, LookupError):
-            pass
     return found
 
 
@@ -149,7 +149,9 @@ def view(record, host=None):
         if not isinstance(result.timestamp, str):
             raise SchemaError("classic record without a string time")
     else:
-        raise SchemaError(f"neither an ecs record ({TIMESTAMP}) nor a classic one ({', '.join(CLASSIC_REQUIRED)})")
+        raise SchemaError(
+            f"neither an ecs record ({TIMESTAMP}) nor a classic one ({', '.join(CLASSIC_REQUIRED)})"
+        )
     return result
 
 
