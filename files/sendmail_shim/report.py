@@ -212,6 +212,78 @@ def table(report, out, *, top=None):
     out.write("\n")
 
 
+def fleet(docs, top=None):
+    """One fleet table from the --json reports of many hosts ({host: report or its text}), by kind.
+
+    Each row: count, kind, kind_template, example_subject, first/last seen, and the hosts, users and
+    parent processes behind it with their counts, largest first. The hosts' reports must be by kind.
+    """
+    kinds = {}
+    totals = {"records": 0, "other": 0, "excluded": 0, "unparsable": 0}
+    unparsable = []
+    for host, doc in sorted(docs.items()):
+        if isinstance(doc, str):
+            doc = json.loads(doc)  # noqa: PLW2901 - a host's --json output as it printed it
+        for name in ("records", "excluded"):
+            totals[name] += doc.get(name, 0)
+        totals["other"] += doc.get("other", {}).get("count", 0)
+        totals["unparsable"] += doc.get("unparsable", {}).get("count", 0)
+        unparsable += [f"{host}: {where}" for where in doc.get("unparsable", {}).get("named", [])]
+        for row in doc.get("rows", []):
+            merged = kinds.setdefault(
+                row["kind"],
+                {
+                    "kind": row["kind"],
+                    "kind_template": row.get("kind_template"),
+                    "example_subject": row.get("example_subject"),
+                    "count": 0,
+                    "first_seen": row["first_seen"],
+                    "last_seen": row["last_seen"],
+                    "hosts": {},
+                    "users": {},
+                    "parents": {},
+                },
+            )
+            merged["count"] += row["count"]
+            merged["first_seen"] = min(merged["first_seen"], row["first_seen"])
+            merged["last_seen"] = max(merged["last_seen"], row["last_seen"])
+            for key, field in (("hosts", host), ("users", row.get("user")), ("parents", row.get("parent"))):
+                label = "-" if field is None else str(field)
+                merged[key][label] = merged[key].get(label, 0) + row["count"]
+    rows = sorted(kinds.values(), key=lambda row: (-row["count"], row["kind"]))
+    for row in rows:
+        for key in ("hosts", "users", "parents"):
+            row[key] = [
+                {"name": k, "count": v} for k, v in sorted(row[key].items(), key=lambda kv: (-kv[1], kv[0]))
+            ]
+    shown, rest = (rows[:top], rows[top:]) if top else (rows, [])
+    totals["other"] += sum(row["count"] for row in rest)
+    return {"rows": shown, "hosts": len(docs), **totals, "unparsable_named": unparsable[:NAMED_PROBLEMS]}
+
+
+def _counted(entries, limit=3):
+    names = [f"{entry['name']} ({entry['count']})" for entry in entries[:limit]]
+    if len(entries) > limit:
+        names.append(f"+{len(entries) - limit} more")
+    return ", ".join(names)
+
+
+def fleet_table(merged, out):
+    out.write(f"{'count':>8}  {'kind':<12}  {'template':<44}  hosts; users; parent processes\n")
+    for row in merged["rows"]:
+        who = "; ".join(_counted(row[key]) for key in ("hosts", "users", "parents"))
+        out.write(f"{row['count']:>8}  {row['kind']:<12}  {_cell(row['kind_template'], 44):<44}  {who}\n")
+    if merged["other"]:
+        out.write(f"{merged['other']:>8}  {OTHER}\n")
+    out.write(f"{merged['records']:>8}  records on {merged['hosts']} hosts")
+    if merged["excluded"]:
+        out.write(f" ({merged['excluded']} more excluded)")
+    out.write("\n")
+    if merged["unparsable"]:
+        named = ", ".join(merged["unparsable_named"][:5])
+        out.write(f"{merged['unparsable']:>8}  unparsable lines, not counted: {named}\n")
+
+
 def arguments(argv):
     parser = argparse.ArgumentParser(prog="sendmail-shim report", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -231,6 +303,11 @@ def arguments(argv):
     parser.add_argument("--top", type=int, help="rows printed in the table (the rest: other)")
     parser.add_argument("--exclude", action="append", default=[], metavar="KIND", help="kind id or template")
     parser.add_argument("--host", help="host name for classic records, which carry none (default: this host)")
+    parser.add_argument(
+        "--fleet",
+        metavar="FILE",
+        help="merge the --json reports of many hosts (a JSON object host -> report or its text; - for stdin)",
+    )
     args = parser.parse_args(argv)
     by = [key.strip() for key in args.by.split(",") if key.strip()]
     unknown = [key for key in by if key not in KEYS]
@@ -244,6 +321,15 @@ def arguments(argv):
 
 def main(argv, out=sys.stdout, err=sys.stderr):
     args = arguments(argv)
+    if args.fleet:
+        with open(0 if args.fleet == "-" else args.fleet, encoding="utf-8") as stream:
+            merged = fleet(json.load(stream), top=args.top)
+        if args.json:
+            json.dump(merged, out)
+            out.write("\n")
+        else:
+            fleet_table(merged, out)
+        return 0
     files = args.files
     if not files:
         cfg, problems = config.from_environ(os.environ)
