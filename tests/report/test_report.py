@@ -235,3 +235,34 @@ def test_admin_command_runs_by_path_and_as_module(tmp_path, how):
     assert usage.returncode == 64 and "report" in usage.stderr
     wrong = subprocess.run([*argv, "repotr"], capture_output=True, text=True, env=env)
     assert wrong.returncode == 64 and "unknown command 'repotr'" in wrong.stderr
+
+
+def test_fleet_merges_host_reports_by_kind(tmp_path):
+    web = write(
+        tmp_path / "web", [ecs("2026-11-29T10:00:00Z", f"Job {i} failed") for i in range(3)] + ["bad"]
+    )
+    db = write(
+        tmp_path / "db",
+        [ecs("2026-11-28T10:00:00Z", "Job 9 failed", user="alice")] * 2
+        + [ecs("2026-11-30T10:00:00Z", "Job 1 failed")],
+    )
+    docs = {
+        "web01": run_json("--by", "host,user,parent,kind", web),
+        "db01": json.dumps(run_json("--by", "user,kind", db)),
+    }
+    merged = report.fleet(docs)
+    root_job = kind.kind_id("root", "cron", "Job <n> failed")
+    assert [(row["kind"], row["count"]) for row in merged["rows"]] == [
+        (root_job, 4),
+        (kind.kind_id("alice", "cron", "Job <n> failed"), 2),
+    ]
+    first = merged["rows"][0]
+    assert first["hosts"] == [{"name": "web01", "count": 3}, {"name": "db01", "count": 1}]
+    assert first["users"] == [{"name": "root", "count": 4}]
+    # db01 reported without parents: its share is "-".
+    assert first["parents"] == [{"name": "cron", "count": 3}, {"name": "-", "count": 1}]
+    assert (first["first_seen"], first["last_seen"]) == ("2026-11-29T10:00:00", "2026-11-30T10:00:00")
+    assert (merged["records"], merged["hosts"], merged["unparsable"]) == (6, 2, 1)
+    assert merged["unparsable_named"][0].startswith("web01: web:4: not JSON")
+    top = report.fleet(docs, top=1)
+    assert [row["count"] for row in top["rows"]] == [4] and top["other"] == 2
