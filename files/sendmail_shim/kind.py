@@ -15,6 +15,10 @@ _DIGITS = frozenset("0123456789")
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 MAX_TEMPLATE = 200
 ID_LENGTH = 12
+# Kinds already computed, for readers of many records (the report): the same cron subject comes back
+# every day. Cleared when full, which bounds it without bookkeeping.
+_KNOWN = {}
+_KNOWN_MAX = 4096
 
 
 def _all_in(text, chars):
@@ -126,5 +130,11 @@ def kind_id(user, parent, subject_template):
 
 def of(user, parent, subject, hostname=None):
     """The record's `kind` object."""
-    subject_template = template(subject, hostname)
-    return {"id": kind_id(user, parent, subject_template), "template": subject_template}
+    key = (user, parent, subject, hostname)
+    known = _KNOWN.get(key)
+    if known is None:
+        if len(_KNOWN) >= _KNOWN_MAX:
+            _KNOWN.clear()
+        subject_template = template(subject, hostname)
+        known = _KNOWN[key] = (kind_id(user, parent, subject_template), subject_template)
+    return {"id": known[0], "template": known[1]}

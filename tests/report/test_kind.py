@@ -69,3 +69,16 @@ def test_id_is_stable_across_variable_parts_and_differs_by_user_parent_and_words
 def test_id_is_the_same_in_every_process():
     # A fixed value: the id must not depend on hash seeds or the interpreter, or fleets could not merge.
     assert kind.kind_id("root", "cron", "Cron <<addr>> <path>") == "550b606a5e19"
+
+
+def test_known_kinds_are_bounded_and_give_the_same_answer(monkeypatch):
+    monkeypatch.setattr(kind, "_KNOWN", {})
+    monkeypatch.setattr(kind, "_KNOWN_MAX", 3)
+    first = kind.of("root", "cron", "Job 1 failed", "web01")
+    first["id"] = "changed by a caller"
+    again = kind.of("root", "cron", "Job 1 failed", "web01")
+    assert again == kind.of("root", "cron", "Job 2 failed", "web01")
+    assert again["id"] == kind.kind_id("root", "cron", "Job <n> failed")
+    for number in range(10):
+        kind.of("root", "cron", f"Job {number} failed", "web01")
+        assert len(kind._KNOWN) <= 3
