@@ -95,6 +95,15 @@ def _placeholder(word, hostnames):
     return None
 
 
+def _compound_template(word, hostnames):
+    """`job-20261129`, `probe-3f2a9c81d0e4-root`: the parts between - and _ classified one by one."""
+    parts = word.replace("_", "-_-").split("-")
+    replaced = [(_placeholder(part, hostnames) if part not in ("", "_") else None) or part for part in parts]
+    if replaced == parts:
+        return None
+    return "-".join(replaced).replace("-_-", "_")
+
+
 def _word_template(word, hostnames):
     start = len(word) - len(word.lstrip(_WRAPPERS))
     end = len(word.rstrip(_WRAPPERS))
@@ -102,6 +111,8 @@ def _word_template(word, hostnames):
     if not core:
         return word
     replaced = _placeholder(core, hostnames)
+    if replaced is None and ("-" in core or "_" in core):
+        replaced = _compound_template(core, hostnames)
     if replaced is None and "=" in core:
         # key=value: the key is a word, the value is classified alone.
         key, _, value = core.partition("=")

@@ -23,6 +23,9 @@ from sendmail_shim import kind
         ("Backup of ~/docs and ./x and ../y", "Backup of <path> and <path> and <path>"),
         ("worker pid=4242 restarted", "worker pid=<n> restarted"),
         ("  many   blanks\there ", "many blanks here"),
+        ("probe sendmail-probe-3f2a9c81d0e4-root", "probe sendmail-probe-<hex>-root"),
+        ("rotated job-20261129 and backup_db_42", "rotated job-<n> and backup_db_<n>"),
+        ("up-to-date x-y_z --level", "up-to-date x-y_z --level"),
     ],
 )
 def test_template_replaces_variable_parts(subject, expected):
