@@ -156,7 +156,11 @@ class Report:
     def rows(self):
         """The groups, largest first, as dicts with count, first_seen, last_seen, example_subject."""
         rows = []
-        for key, group in sorted(self.groups.items(), key=lambda item: (-item[1].count, item[0])):
+        # Ties in count are ordered by key; a key may hold None (a classic record has no parent).
+        ordered = sorted(
+            self.groups.items(), key=lambda item: (-item[1].count, [str(v or "") for v in item[0]])
+        )
+        for key, group in ordered:
             row = dict(zip(self.by, key))
             if "kind" in self.by:
                 row["kind_template"] = group.kind_template

@@ -197,6 +197,11 @@ def test_classic_and_ecs_records_in_one_report(tmp_path):
             ecs("2026-11-29T10:00:01Z", "Job 2 failed", user="alice"),
         ],
     )
+    # Equal counts, and a key that is None for the classic record (no parent): ordered all the same.
+    by_parent = run_json("--by", "parent,kind", log)["rows"]
+    assert [row["parent"] for row in by_parent] == [None, "cron"]
+    out, _ = run("--by", "host,user,parent,kind", log)
+    assert out.splitlines()[-1].split() == ["2", "records"]
     rows = run_json("--by", "host,user", "--host", "old01", log)["rows"]
     assert sorted((r["host"], r["user"], r["count"]) for r in rows) == [
         ("old01", "alice", 1),
