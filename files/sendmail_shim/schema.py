@@ -42,6 +42,15 @@ def get_field(record, dotted):
     return value
 
 
+def _text(value):
+    """A field meant to be a string: numbers (flat or foreign writers) as text, anything else None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def header(message, name):
     """The unfolded value of header `name` in a raw message, RFC 2047 words decoded, or None."""
     wanted = name.lower() + ":"
@@ -102,16 +111,16 @@ class View:
 def _ecs(record, view):
     view.layout = "ecs"
     view.timestamp = get_field(record, TIMESTAMP)
-    view.event_id = get_field(record, EVENT_ID)
-    view.host = get_field(record, HOST)
-    view.user_id = get_field(record, USER_ID)
-    view.user_name = get_field(record, USER_NAME)
-    view.parent = get_field(record, PARENT)
+    view.event_id = _text(get_field(record, EVENT_ID))
+    view.host = _text(get_field(record, HOST))
+    view.user_id = _text(get_field(record, USER_ID))
+    view.user_name = _text(get_field(record, USER_NAME))
+    view.parent = _text(get_field(record, PARENT))
     view.args = get_field(record, ARGS)
-    view.subject = get_field(record, SUBJECT)
+    view.subject = _text(get_field(record, SUBJECT))
     view.recipients = get_field(record, RECIPIENTS)
-    view.message = get_field(record, MESSAGE)
-    kind_id, kind_template = get_field(record, KIND_ID), get_field(record, KIND_TEMPLATE)
+    view.message = _text(get_field(record, MESSAGE))
+    kind_id, kind_template = _text(get_field(record, KIND_ID)), _text(get_field(record, KIND_TEMPLATE))
     view._kind = (kind_id, kind_template) if kind_id is not None and kind_template is not None else None
 
 
@@ -121,13 +130,13 @@ def _classic(record, view, host):
     view.event_id = None
     # Classic records do not name their host: the reader says where it read them.
     view.host = host
-    view.user_id = record["uid"]
-    view.user_name = record.get("username")
+    view.user_id = _text(record["uid"])
+    view.user_name = _text(record.get("username"))
     view.parent = None
     arguments = record.get("arguments")
     view.args = ["sendmail", *arguments] if isinstance(arguments, list) else None
-    view.message = record["body"]
-    view.subject = header(view.message, "subject") if isinstance(view.message, str) else None
+    view.message = _text(record["body"])
+    view.subject = header(view.message, "subject") if view.message is not None else None
     view.recipients = None
     view._kind = None
 

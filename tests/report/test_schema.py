@@ -88,3 +88,25 @@ def test_the_writers_record_reads_back_with_the_kind_the_writer_computed(write_r
     assert record["sendmail_shim"]["kind"]["template"] == "Job <n> failed at <time>"
     assert view.kind == (record["sendmail_shim"]["kind"]["id"], "Job <n> failed at <time>")
     assert view.kind[0] == kind.of(view.user, view.parent, view.subject, view.host)["id"]
+
+
+def test_fields_of_the_wrong_type_do_not_break_readers():
+    odd = {
+        "@timestamp": "2026-11-29T20:45:26Z",
+        "user": {"id": 1000, "name": ["x"]},
+        "host": {"hostname": {"name": "h"}},
+        "process": {"parent": {"name": True}},
+        "email": {"subject": 42},
+        "message": None,
+    }
+    view = schema.view(odd)
+    assert (view.user_id, view.user_name, view.host, view.parent, view.subject) == (
+        "1000",
+        None,
+        None,
+        None,
+        "42",
+    )
+    assert view.kind == (kind.kind_id("1000", None, "<n>"), "<n>")
+    classic = schema.view({"time": "2026-11-29T20:45:26Z", "uid": 5, "body": ["not text"]})
+    assert (classic.user, classic.subject, classic.message) == ("5", None, None)
