@@ -13,6 +13,7 @@ import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sendmail_shim_schema import SchemaError, view
 
 DOCUMENTATION = r"""
 ---
@@ -22,9 +23,12 @@ description:
   - For each user in O(users), pipes a message carrying a unique token into O(sendmail) as that user (fork,
     drop supplementary groups, setgid, setuid; no C(sudo) or C(runuser) needed), then waits at most
     O(timeout) seconds until a record carrying the token appears in O(log).
-  - A probe passes when its record is found and the record's C(user.id) is the uid of the user that sent it
-    (and C(user.name), when the record has one, is that user's name). That is what the shim promises; every
+  - A probe passes when its record is found and the record's uid is the uid of the user that sent it (and
+    its user name, when the record has one, is that user's name). That is what the shim promises; every
     message is logged with the real identity of its caller, whoever the caller is.
+  - Reads both log formats through the shim's record schema (module_utils C(sendmail_shim_schema), a link
+    to C(files/sendmail_shim/schema.py)) - C(user.id) and C(user.name) of ecs records, C(uid) and
+    C(username) of classic ones.
   - The log is read only from the size it had just before the probes were sent, and a line is parsed as
     JSON only when it contains a probe token, so the cost does not grow with the size of the log. A rotation
     during the wait is followed (the old file is drained through the open descriptor, then the new file is
@@ -34,7 +38,8 @@ description:
     to a foreign MTA); the launcher is not setuid root or sits on a C(nosuid) mount; sendmail exited 75
     (the message went to the journal/syslog fallback instead of the log, and whether the journal has it);
     71 (launcher failure) or another status, with its stderr; the log does not exist; the log did not grow;
-    the log grew but no line carries the token; the record lacks C(user.id) or names another identity.
+    the log grew but no line carries the token; the line is not a record; the record lacks the uid or
+    names another identity.
   - Runs on the target as root (C(become) true) because it switches to other users. Without root it can only
     send as the user it runs as.
   - Each probe adds one record to the log, which is the point; the module still reports C(changed=false)
@@ -133,7 +138,7 @@ probes:
       description: User name the probe was sent as.
       type: str
     uid:
-      description: That user's uid, which the record's C(user.id) must equal.
+      description: That user's uid, which the record's uid (C(user.id), classic C(uid)) must equal.
       type: int
     token:
       description: The unique token in the probe's subject and body.
@@ -177,18 +182,6 @@ ARGUMENT_SPEC = {
 EX_TEMPFAIL = 75
 EX_OSERR = 71
 POLL_SECONDS = 0.1
-
-
-def get_field(record, dotted):
-    """ECS field from a record written either nested ({"user": {"id": ..}}) or flat ({"user.id": ..})."""
-    if dotted in record:
-        return record[dotted]
-    value = record
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
 
 
 def link_chain(path):
@@ -408,6 +401,22 @@ def wait_for_records(tail, probes, timeout):
         time.sleep(POLL_SECONDS)
 
 
+def identity_problem(record, probe, log):
+    """Why the probe's record does not name the user that sent it (either log format), or None."""
+    try:
+        seen = view(record)
+    except SchemaError as exc:
+        return f"the line of {log} that carries the token is not a record: {exc}"
+    if seen.user_id is None:
+        return "the record lacks the uid (user.id, classic uid): the caller's identity was not logged"
+    if str(seen.user_id) != str(probe["uid"]):
+        expected = f"expected {probe['uid']} ({probe['user']})"
+        return f"the record has uid {seen.user_id} (name {seen.user_name}), {expected}"
+    if seen.user_name is not None and seen.user_name != probe["user"]:
+        return f"the record has user name {seen.user_name}, expected {probe['user']}"
+    return None
+
+
 def verdict(probe, tail, log, timeout, since_epoch):
     """Sets ok and reason of a probe after the wait."""
     record = probe.get("record")
@@ -429,17 +438,7 @@ def verdict(probe, tail, log, timeout, since_epoch):
                 f"in {timeout} s"
             )
     elif probe["reason"] is None:
-        record_uid = get_field(record, "user.id")
-        record_name = get_field(record, "user.name")
-        if record_uid is None:
-            probe["reason"] = "the record lacks user.id: the caller's identity was not logged"
-        elif str(record_uid) != str(probe["uid"]):
-            probe["reason"] = (
-                f"the record has user.id {record_uid} (user.name {record_name}), "
-                f"expected {probe['uid']} ({probe['user']})"
-            )
-        elif record_name is not None and record_name != probe["user"]:
-            probe["reason"] = f"the record has user.name {record_name}, expected {probe['user']}"
+        probe["reason"] = identity_problem(record, probe, log)
     if probe["reason"] is not None and record is None and probe["rc"] is not None:
         probe["in_journal"] = in_journal(probe["token"], since_epoch)
         if probe["in_journal"]:

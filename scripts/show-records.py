@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
-"""Prints sendmail-shim log records (JSON lines on stdin) the way a person reads mail: who sent it,
-through which program, to whom, the subject and the first lines of the body."""
+"""Prints sendmail-shim log records (JSON lines on stdin, ecs or classic) the way a person reads mail: who
+sent it, through which program, to whom, the subject and kind, and the first lines of the body."""
 
 import argparse
-import json
+import pathlib
 import sys
+
+# The record schema lives with the shim; this script runs from the checkout.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "files"))
+
+from sendmail_shim import schema
 
 
 def body_lines(message, count):
@@ -12,26 +17,31 @@ def body_lines(message, count):
     return [line for line in body.splitlines() if line.strip()][:count]
 
 
-def show(record, host):
-    email, user, parent = record.get("email", {}), record.get("user", {}), record["process"]["parent"]
-    print(f"--- {host}  {record['@timestamp']}  event.id={record['event']['id']}")
-    print(f"    sent by   {user.get('name')} (uid {user.get('id')}) via {parent.get('name')}")
-    print(f"    argv      {' '.join(record['process']['args'])}")
-    print(f"    to        {', '.join(record['sendmail_shim']['envelope']['recipients']) or '(none)'}")
-    print(f"    subject   {email.get('subject', '')}")
-    for line in body_lines(record.get("message", ""), 3):
+def show(view, host):
+    kind_id, kind_template = view.kind
+    print(f"--- {host or view.host}  {view.timestamp}  event.id={view.event_id or '-'}")
+    print(f"    sent by   {view.user} (uid {view.user_id}) via {view.parent or '-'}")
+    print(f"    argv      {' '.join(view.args or [])}")
+    print(f"    to        {', '.join(view.recipients or []) or '(none)'}")
+    print(f"    subject   {view.subject or ''}")
+    print(f"    kind      {kind_id}  {kind_template}")
+    for line in body_lines(view.message or "", 3):
         print(f"    | {line[:110]}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="")
+    parser.add_argument("--host", default="", help="host name to show (classic records carry none)")
     parser.add_argument("--grep", action="append", default=[], help="show only records containing this")
     args = parser.parse_args()
-    for line in sys.stdin:
-        record = json.loads(line)
-        if not args.grep or any(needle in record.get("message", "") for needle in args.grep):
-            show(record, args.host)
+    for number, line in enumerate(sys.stdin, 1):
+        try:
+            view = schema.parse(line, args.host or None)
+        except schema.SchemaError as exc:
+            print(f"--- line {number}: not a record: {exc}")
+            continue
+        if not args.grep or any(needle in (view.message or "") for needle in args.grep):
+            show(view, args.host)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ import binascii
 import os
 import time
 
+from sendmail_shim import kind
+
 try:
     # The C string escapers behind json's encoder, without json's start-up cost (it imports re).
     from _json import encode_basestring as _quote_utf8
@@ -382,6 +384,7 @@ def _ecs(ctx, event, envelope, headers, extra):
         "mode": ctx.options.mode_name,
         "envelope": {"sender": sender, "recipients": recipients},
         "options": ctx.options.to_record(),
+        "kind": kind.of(ident.name or str(ident.uid), ctx.parent[1], headers.text("subject"), ctx.hostname),
         "message": {},
     }
     if extra:

@@ -52,7 +52,18 @@ if MODE == "wrong-name":
 if MODE == "no-uid":
     del record["user"]
 if MODE == "flat":
-    record = {{"user.id": str(uid), "email.subject": subject, "message": msg}}
+    record = {{"@timestamp": "2026-01-01T00:00:00Z", "user.id": str(uid), "email.subject": subject,
+              "message": msg}}
+if MODE.startswith("classic"):
+    # The Go sendmail-shim's fields (log_format = classic): no user.id, no host, no event.
+    record = {{"time": "2026-01-01T00:00:00Z", "uid": str(uid), "username": pwd.getpwuid(uid).pw_name,
+              "arguments": sys.argv[1:], "body": msg}}
+if MODE == "classic-no-username":
+    del record["username"]
+if MODE == "classic-wrong-uid":
+    record["uid"] = str(uid + 1)
+if MODE == "not-a-record":
+    record = {{"message": msg}}
 line = json.dumps(record) + "\n"
 if MODE == "not-json":
     line = "not json: " + subject + "\n"
@@ -158,6 +169,29 @@ def test_flat_ecs_keys_are_understood(host):
     result = host.probe()
     assert not result["failed"], result["reasons"]
     assert result["probes"][0]["record"]["user.id"] == str(os.geteuid())
+
+
+@pytest.mark.parametrize("mode", ["classic", "classic-no-username"])
+def test_classic_records_are_understood(host, mode):
+    host.install(mode)
+    result = host.probe()
+    assert not result["failed"], result["reasons"]
+    (probe,) = result["probes"]
+    assert probe["record"]["uid"] == str(os.geteuid())
+    assert "user" not in probe["record"]
+
+
+def test_classic_record_with_another_uid(host):
+    host.install("classic-wrong-uid")
+    uid = os.geteuid()
+    reason = host.probe(timeout=1)["probes"][0]["reason"]
+    assert reason == f"the record has uid {uid + 1} (name {ME}), expected {uid} ({ME})"
+
+
+def test_line_with_token_is_json_but_no_record(host):
+    host.install("not-a-record")
+    reason = host.probe(timeout=1)["probes"][0]["reason"]
+    assert reason.startswith(f"the line of {host.log} that carries the token is not a record: neither an ecs")
 
 
 def test_reads_only_what_was_appended_after_sending(host):
@@ -328,20 +362,20 @@ def test_record_with_another_identity(host):
     assert result["failed"]
     uid = os.geteuid()
     assert result["probes"][0]["reason"] == (
-        f"the record has user.id {uid + 1} (user.name someone), expected {uid} ({ME})"
+        f"the record has uid {uid + 1} (name someone), expected {uid} ({ME})"
     )
 
 
 def test_record_with_another_name(host):
     host.install("wrong-name")
     reason = host.probe(timeout=1)["probes"][0]["reason"]
-    assert reason == f"the record has user.name someone, expected {ME}"
+    assert reason == f"the record has user name someone, expected {ME}"
 
 
 def test_record_lacks_identity(host):
     host.install("no-uid")
     reason = host.probe(timeout=1)["probes"][0]["reason"]
-    assert reason == "the record lacks user.id: the caller's identity was not logged"
+    assert reason == "the record lacks the uid (user.id, classic uid): the caller's identity was not logged"
 
 
 def test_line_with_token_is_not_json(host):
