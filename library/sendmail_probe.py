@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sendmail_shim_schema import SchemaError, view
+from ..module_utils.sendmail_shim_schema import SchemaError, view
 
 DOCUMENTATION = r"""
 ---

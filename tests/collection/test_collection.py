@@ -110,6 +110,7 @@ def test_tarball_holds_every_role_file_module_and_playbook(tarball):
     names = {m.name for m in members(tarball)}
     expected = {path for path in tracked("roles/sendmail_shim")}
     expected |= {f"plugins/modules/{Path(p).name}" for p in tracked("library") if p.endswith(".py")}
+    expected |= {f"plugins/module_utils/{Path(p).name}" for p in tracked("module_utils") if p.endswith(".py")}
     expected |= set(tracked("playbooks"))
     expected |= {"meta/runtime.yml", "README.md", "MANIFEST.json", "FILES.json"}
     assert expected, "git ls-files found nothing: not run from a checkout?"
@@ -135,7 +136,7 @@ def test_installed_collection_resolves_by_fqcn_only(installed, tmp_path):
         "ansible-doc", "-t", "role", "--json", f"{FQCN}.sendmail_shim", cwd=tmp_path, env=tool_env(installed)
     )
     assert "main" in json.loads(role.stdout)[f"{FQCN}.sendmail_shim"]["entry_points"]
-    for playbook in ("site", "verify"):
+    for playbook in ("site", "verify", "report"):
         run(
             "ansible-playbook", "--syntax-check", "-i", "localhost,", f"{FQCN}.{playbook}",
             cwd=tmp_path, env=tool_env(installed),

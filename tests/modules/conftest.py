@@ -1,8 +1,15 @@
-"""The modules import the project's module_utils as Ansible does on a host: under ansible.module_utils."""
+"""The modules are imported as Ansible runs them from the collection: as
+ansible_collections.mailshim.sendmail_shim.plugins.modules.NAME (the checkout's ansible_collections/ links
+to library/ and module_utils/), so their relative imports of the collection's module_utils resolve.
+"""
 
+import importlib
 import pathlib
+import sys
 
-import ansible.module_utils
+REPO = pathlib.Path(__file__).resolve().parents[2]
+PACKAGE = "ansible_collections.mailshim.sendmail_shim.plugins.modules"
 
-MODULE_UTILS = pathlib.Path(__file__).resolve().parents[2] / "module_utils"
-ansible.module_utils.__path__.append(str(MODULE_UTILS))
+sys.path.insert(0, str(REPO))
+for name in ("mta_facts", "sendmail_probe"):
+    sys.modules[name] = importlib.import_module(f"{PACKAGE}.{name}")
