@@ -12,7 +12,7 @@ export PY_COLORS := 0
 PYTEST := .venv/bin/pytest
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test unit lint system molecule images package bootstrap demo demo-clean bench clean
+.PHONY: test unit lint system molecule images package collection bootstrap demo demo-clean bench clean
 
 ## Everything CI runs: set-up, lint, unit, root/system tests, every molecule scenario.
 test: bootstrap images package lint
@@ -44,6 +44,10 @@ images: bootstrap
 ## dist/sendmail-shim_<version>_<arch>.deb, built in a Debian 11 container; skipped when current.
 package: bootstrap images
 	scripts/build-package.sh
+
+## dist/mailshim-sendmail_shim-<version>.tar.gz, the Ansible collection (collection/README.md).
+collection: bootstrap
+	.venv/bin/python scripts/build-collection.py
 
 bootstrap:
 	scripts/bootstrap.sh

@@ -5,12 +5,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-
-from ansible.module_utils.basic import AnsibleModule
-
 DOCUMENTATION = r"""
 ---
 module: mta_facts
@@ -23,13 +17,13 @@ description:
   - Reports the installed sendmail-shim version (C(__version__) of the installed package, read without
     importing it) and whether the local swap package of the sendmail_shim role is installed, at which version.
   - Tells whether systemd runs the host (the C(sd_booted) test), since how an MTA's services are handled
-    depends on it: image builds and init-less containers have no running systemd.
+    depends on it (image builds and init-less containers have no running systemd).
   - Reports the state of the files and systemd units that replace the MTA (O(files), O(units)), so that a
     caller can skip the tasks with nothing to do (each task costs a round trip to the host).
   - Fails with one line on a host without dpkg (not of the Debian family).
   - Reads only; it never changes the host.
 version_added: "1.0.0"
-author: sendmail-shim authors
+author: sendmail-shim maintainers (!UNKNOWN)
 options:
   sendmail_path:
     description: Path of the sendmail program that callers run.
@@ -75,10 +69,13 @@ options:
     default: []
 attributes:
   check_mode:
+    description: Reads only, so a dry run reports what the host has.
     support: full
   diff_mode:
+    description: Changes nothing, so there is nothing to show.
     support: none
   facts:
+    description: Returns its results under C(ansible_facts.mta_facts).
     support: full
 requirements:
   - dpkg-query and update-alternatives (Debian, Ubuntu)
@@ -143,8 +140,8 @@ sendmail:
         name: {description: Group name., type: str}
         link: {description: Master link., type: str}
         status: {description: C(auto) or C(manual)., type: str}
-        value: {description: Current choice, or null., type: str}
-        best: {description: Choice of highest priority, or null., type: str}
+        value: {description: "Current choice, or null.", type: str}
+        best: {description: "Choice of highest priority, or null.", type: str}
         alternatives:
           description: Every registered choice with its priority and slaves.
           type: list
@@ -186,8 +183,14 @@ swap_package:
   contains:
     name: {description: O(swap_package)., type: str}
     installed: {description: Whether it is installed., type: bool}
-    version: {description: Installed version, or null., type: str}
+    version: {description: "Installed version, or null.", type: str}
 """
+
+import hashlib
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
 
 # ${db:Status-Abbrev} is three letters: desired action, package status, error flag. The second letter
 # says what is on disk: "c" only configuration files, "n" nothing; anything else has files installed
@@ -243,7 +246,7 @@ def parse_alternatives_query(output):
                 if len(parts) == 2:
                     slaves[parts[0]] = parts[1]
                 continue
-            key, _, value = line.partition(":")
+            key, _sep, value = line.partition(":")
             in_slaves = key == "Slaves"
             fields[key] = value.strip()
         if index == 0:
@@ -294,8 +297,8 @@ def unit_states(module, units):
             states[unit] = {"enabled": "unknown", "active": "unknown"}
             continue
         # Both answer on stdout whatever their exit status (non-zero for "disabled", "inactive"...).
-        _, enabled, _ = module.run_command([systemctl, "is-enabled", unit])
-        _, active, _ = module.run_command([systemctl, "is-active", unit])
+        _rc, enabled, _err = module.run_command([systemctl, "is-enabled", unit])
+        _rc, active, _err = module.run_command([systemctl, "is-active", unit])
         states[unit] = {"enabled": enabled.strip() or "unknown", "active": active.strip() or "unknown"}
     return states
 
@@ -331,12 +334,12 @@ def gather(module):
         "package": None,
         "alternative": None,
     }
-    rc, out, _ = module.run_command([dpkg_query, "-S", path])
+    rc, out, _err = module.run_command([dpkg_query, "-S", path])
     if rc == 0:
         sendmail["package"] = parse_dpkg_search(out)
     update_alternatives = module.get_bin_path("update-alternatives")
     if update_alternatives:
-        rc, out, _ = module.run_command([update_alternatives, "--query", params["alternative_name"]])
+        rc, out, _err = module.run_command([update_alternatives, "--query", params["alternative_name"]])
         if rc == 0:
             sendmail["alternative"] = parse_alternatives_query(out)
 

@@ -1,19 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/python
+# Copyright: the sendmail-shim authors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module sendmail_probe: proves end to end that a host's sendmail lands in the shim's log."""
 
 from __future__ import annotations
-
-import json
-import os
-import pwd
-import secrets
-import shutil
-import stat
-import subprocess
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-from ..module_utils.sendmail_shim_schema import SchemaError, view
 
 DOCUMENTATION = r"""
 ---
@@ -45,7 +35,7 @@ description:
   - Each probe adds one record to the log, which is the point; the module still reports C(changed=false)
     because nothing about the host's configuration changed.
 version_added: "1.0.0"
-author: sendmail-shim project
+author: sendmail-shim maintainers (!UNKNOWN)
 options:
   users:
     description:
@@ -168,6 +158,19 @@ probes:
       type: str
 """
 
+import json
+import os
+import pwd
+import secrets
+import shutil
+import stat
+import subprocess
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ..module_utils.sendmail_shim_schema import SchemaError, view
+
 # Mirrors DOCUMENTATION's options (a unit test keeps the two equal).
 ARGUMENT_SPEC = {
     "users": {"type": "list", "elements": "str", "default": ["nobody", "root"]},
@@ -177,7 +180,8 @@ ARGUMENT_SPEC = {
     "log": {"type": "path", "default": "/var/log/sendmail-shim/mail.ndjson"},
     "recipient": {"type": "str", "default": "root"},
     "timeout": {"type": "int", "default": 30},
-    "token": {"type": "str"},
+    # A probe marker, not a secret: it is written to the log on purpose.
+    "token": {"type": "str", "no_log": False},
 }
 EX_TEMPFAIL = 75
 EX_OSERR = 71

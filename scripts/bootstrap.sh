@@ -32,3 +32,14 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/ansible --version >/dev/null
   echo "$want" >"$stamp"
 fi
+
+# `ansible-test sanity --venv` (tests/collection) downloads a pip bootstrap script from a host that is not
+# reachable here; it takes a cached copy first. The stand-in bootstraps pip from Python's own ensurepip.
+pip_version=$(.venv/bin/python -c 'import types
+from ansible_test._internal.python_requirements import get_venv_packages
+print(get_venv_packages(types.SimpleNamespace(version="3"))["pip"])')
+get_pip="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+if ! cmp -s scripts/ansible-test-get-pip.py "$get_pip"; then
+  mkdir -p "$(dirname "$get_pip")"
+  cp scripts/ansible-test-get-pip.py "$get_pip"
+fi

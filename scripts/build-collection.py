@@ -4,10 +4,10 @@
     scripts/build-collection.py [--namespace NS] [--out DIR]
 
 The collection is assembled, never kept as a second copy: roles/ and playbooks/ are copied as they are,
-library/ becomes plugins/modules/ and module_utils/ plugins/module_utils/ (links are followed, so the
-collection holds the files they point to), collection/ holds the collection's own README and
-meta/runtime.yml, and galaxy.yml is written here with the version from the one version source (the
-shim's __version__).
+library/ becomes plugins/modules/, module_utils/ plugins/module_utils/ and filter_plugins/
+plugins/filter/ (links are followed, so the collection holds the files they point to), collection/ holds
+the collection's own README and meta/runtime.yml, and galaxy.yml is written here with the version from
+the one version source (the shim's __version__).
 Prints the tarball's path.
 """
 
@@ -32,6 +32,7 @@ CONTENT = {
     "roles/sendmail_shim": "roles/sendmail_shim",
     "plugins/modules": "library",
     "plugins/module_utils": "module_utils",
+    "plugins/filter": "filter_plugins",
     "playbooks": "playbooks",
 }
 # Collections the role and playbooks call by FQCN, beyond ansible.builtin.

@@ -48,7 +48,8 @@ def apply(tmp_path):
             "_sendmail_shim_systemd": {"stat": {"exists": False}},
             **role_vars,
         }
-        task = {"ansible.builtin.include_role": {"name": "sendmail_shim", "tasks_from": "filebeat.yml"}}
+        role = {"name": "mailshim.sendmail_shim.sendmail_shim", "tasks_from": "filebeat.yml"}
+        task = {"ansible.builtin.include_role": role}
         done = playbook(tmp_path / "play.yml", [task], role_vars)
         written = inputs_dir / "sendmail-shim.yml"
         return done, written.read_text() if written.exists() else None

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from ansible.errors import AnsibleFilterError
 
-PLUGIN = (
-    Path(__file__).resolve().parents[2] / "roles" / "sendmail_shim" / "filter_plugins" / "debian_version.py"
-)
+PLUGIN = Path(__file__).resolve().parents[2] / "filter_plugins" / "debian_version.py"
 spec = importlib.util.spec_from_file_location("debian_version", PLUGIN)
 debian_version = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(debian_version)

@@ -13,7 +13,7 @@ PLAYBOOK = """
   connection: local
   gather_facts: false
   roles:
-    - role: sendmail_shim
+    - role: mailshim.sendmail_shim.sendmail_shim
       vars:
         sendmail_shim_package_dist_dir: {dist}
 """

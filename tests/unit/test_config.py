@@ -5,8 +5,8 @@ import shutil
 import subprocess
 
 import pytest
-from shimtest import FILES, PYTHON
 from sendmail_shim import config
+from shimtest import FILES, PYTHON
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ import testinfra.utils.ansible_runner
 REPO = Path(__file__).resolve().parents[3]
 # The role's own Debian version order (its filter plugin), so that no check can disagree with the role on it.
 _spec = importlib.util.spec_from_file_location(
-    "debian_version", REPO / "roles" / "sendmail_shim" / "filter_plugins" / "debian_version.py"
+    "debian_version", REPO / "filter_plugins" / "debian_version.py"
 )
 debian_version = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(debian_version)

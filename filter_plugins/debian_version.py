@@ -1,4 +1,4 @@
-"""sendmail_shim_newest_deb: the newest of some .deb files by Debian version order (dpkg --compare-versions),
+"""newest_deb: the newest of some .deb files by Debian version order (dpkg --compare-versions),
 read from their names (NAME_VERSION_ARCH.deb, the epoch omitted as dpkg-buildpackage names them)."""
 
 import functools
@@ -50,8 +50,8 @@ def _compare_part(a, b):
 
 
 def _split(version):
-    epoch, _, rest = version.rpartition(":") if ":" in version else ("0", "", version)
-    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    epoch, _colon, rest = version.rpartition(":") if ":" in version else ("0", "", version)
+    upstream, _dash, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
     return int(epoch or 0), upstream, revision
 
 
@@ -79,4 +79,4 @@ def newest_deb(paths):
 
 class FilterModule:
     def filters(self):
-        return {"sendmail_shim_newest_deb": newest_deb, "sendmail_shim_deb_version": deb_version}
+        return {"newest_deb": newest_deb, "deb_version": deb_version}
