@@ -60,7 +60,9 @@ def render_input(workdir, log_dir, **role_vars):
             }
         },
     ]
-    done = playbook(workdir / "render.yml", tasks, dict(role_vars, sendmail_shim_log_dir=str(log_dir)))
+    # The log moved to log_dir; role_path as the role's own tasks have it (its files/layout.json).
+    extra = dict(role_vars, role_path=str(ROLE), _sendmail_shim_log_path=str(log_dir / "mail.ndjson"))
+    done = playbook(workdir / "render.yml", tasks, extra)
     assert done.returncode == 0, done.stdout + done.stderr
     return yaml.safe_load(dest.read_text())
 

@@ -43,9 +43,9 @@ def apply(tmp_path):
         role_vars = {
             "sendmail_shim_filebeat_inputs_dir": str(inputs_dir),
             "sendmail_shim_filebeat_command": str(commands[command]),
-            "sendmail_shim_log_dir": str(tmp_path / "log"),
-            # The handlers' guard, which the role's validate.yml sets: no systemd here.
-            "_sendmail_shim_systemd": {"stat": {"exists": False}},
+            "_sendmail_shim_log_path": str(tmp_path / "log" / "mail.ndjson"),
+            # The handlers' guard, which mta_facts sets when the whole role runs: no systemd here.
+            "_sendmail_shim_systemd": False,
             **role_vars,
         }
         role = {"name": "mailshim.sendmail_shim.sendmail_shim", "tasks_from": "filebeat.yml"}
