@@ -4,7 +4,7 @@ import binascii
 import os
 import time
 
-from sendmail_shim import kind
+from sendmail_shim import kind, schema
 
 try:
     # The C string escapers behind json's encoder, without json's start-up cost (it imports re).
@@ -348,7 +348,7 @@ def build(ctx, sink, sender, recipients, headers, *, extra=None, line_limit=None
 
 
 def _classic(ctx, seconds):
-    """The original Go sendmail-shim's fields, in its order."""
+    """The original Go sendmail-shim's fields (schema.CLASSIC_FIELDS), in its order; build adds the body."""
     fields = {"time": seconds, "uid": str(ctx.identity.uid)}
     if ctx.identity.name is not None:
         fields["username"] = ctx.identity.name
@@ -380,40 +380,40 @@ def _ecs(ctx, event, envelope, headers, extra):
             }
         )
     )
-    shim = {
-        "mode": ctx.options.mode_name,
-        "envelope": {"sender": sender, "recipients": recipients},
-        "options": ctx.options.to_record(),
-        "kind": kind.of(ident.name or str(ident.uid), ctx.parent[1], headers.text("subject"), ctx.hostname),
-        "message": {},
-    }
+    made = kind.of(ident.name or str(ident.uid), ctx.parent[1], headers.text("subject"), ctx.hostname)
+    # Dotted paths, nested by schema.nest: the fields readers rely on are spelled by the schema's names.
+    fields = schema.nest(
+        {
+            schema.TIMESTAMP: precise,
+            "ecs.version": ECS_VERSION,
+            "event.kind": "event",
+            "event.category": ["email"],
+            "event.type": ["info"],
+            "event.action": "email-submitted",
+            "event.dataset": "sendmail_shim.mail",
+            "event.module": "sendmail_shim",
+            schema.EVENT_ID: event_id,
+            schema.HOST: ctx.hostname,
+            schema.USER_ID: str(ident.uid),
+            schema.USER_NAME: ident.name or str(ident.uid),
+            "group.id": str(ident.gid),
+            "process.pid": ctx.pid,
+            "process.name": ctx.argv[0].rpartition("/")[2],
+            schema.ARGS: ctx.argv,
+            "process.args_count": len(ctx.argv),
+            "process.parent": _nonempty({"pid": ctx.parent[0], "name": ctx.parent[1]}),
+            "email": email,
+            "sendmail_shim.mode": ctx.options.mode_name,
+            "sendmail_shim.envelope.sender": sender,
+            schema.RECIPIENTS: recipients,
+            "sendmail_shim.options": ctx.options.to_record(),
+            schema.KIND_ID: made["id"],
+            schema.KIND_TEMPLATE: made["template"],
+            "sendmail_shim.message": {},
+        }
+    )
     if extra:
-        shim.update(extra)
-    fields = {
-        "@timestamp": precise,
-        "ecs": {"version": ECS_VERSION},
-        "event": {
-            "kind": "event",
-            "category": ["email"],
-            "type": ["info"],
-            "action": "email-submitted",
-            "dataset": "sendmail_shim.mail",
-            "module": "sendmail_shim",
-            "id": event_id,
-        },
-        "host": {"hostname": ctx.hostname},
-        "user": {"id": str(ident.uid), "name": ident.name or str(ident.uid)},
-        "group": {"id": str(ident.gid)},
-        "process": {
-            "pid": ctx.pid,
-            "name": ctx.argv[0].rpartition("/")[2],
-            "args": ctx.argv,
-            "args_count": len(ctx.argv),
-            "parent": _nonempty({"pid": ctx.parent[0], "name": ctx.parent[1]}),
-        },
-        "email": email,
-        "sendmail_shim": shim,
-    }
+        fields["sendmail_shim"].update(extra)
     if ctx.peer:
         fields["source"] = ctx.peer
     return fields

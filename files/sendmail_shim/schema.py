@@ -1,12 +1,11 @@
 """The record schema: its field names, and one normalised view of an ecs or a classic record.
 
-Readers (the report, show-records, the probe, the tests) go through `view()` so that neither layout's
-spelling leaks into them. This file is stdlib-only and imports nothing of the shim at load time: the
-probe carries it to hosts as Ansible module_utils (module_utils/sendmail_shim_schema.py links here).
+The writer (record.py) spells the fields readers rely on with these names and builds the nested record
+with `nest()`; readers (the report, show-records, the probe, the tests) go through `view()`, whose
+`get_field()` is nest's inverse, so that neither layout's spelling leaks into them. This file is
+stdlib-only and imports nothing at load time (the writer runs on every message; the probe carries it to
+hosts as Ansible module_utils, module_utils/sendmail_shim_schema.py links here).
 """
-
-import contextlib
-import json
 
 # ECS field paths (dotted; a record may hold them nested, as the shim writes, or flat).
 TIMESTAMP = "@timestamp"
@@ -28,6 +27,18 @@ CLASSIC_REQUIRED = ("time", "uid", "body")
 
 class SchemaError(ValueError):
     """A line that is not a record of either layout."""
+
+
+def nest(flat):
+    """The nested record for a mapping of dotted paths to values, in the mapping's order."""
+    record = {}
+    for dotted, value in flat.items():
+        *parents, leaf = dotted.split(".")
+        node = record
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return record
 
 
 def get_field(record, dotted):
@@ -66,7 +77,8 @@ def header(message, name):
         if line.lower().startswith(wanted):
             found = line[len(wanted) :].strip()
     if found and "=?" in found:
-        from email.header import decode_header, make_header  # noqa: PLC0415 - only encoded subjects
+        import contextlib  # noqa: PLC0415 - only encoded subjects
+        from email.header import decode_header, make_header  # noqa: PLC0415
 
         # An undecodable encoded word is kept as written.
         with contextlib.suppress(ValueError, LookupError):
@@ -166,6 +178,8 @@ def view(record, host=None):
 
 def parse(line, host=None):
     """The view of one log line (str or bytes); SchemaError for a line that is not a record."""
+    import json  # noqa: PLC0415 - the writer imports this module on every message and never parses
+
     try:
         record = json.loads(line)
     except ValueError as exc:

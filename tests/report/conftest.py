@@ -15,10 +15,10 @@ FILES = pathlib.Path(__file__).resolve().parents[2] / "files"
 def write_record(tmp_path):
     """Runs the shim from the checkout on a message; returns the record it appended to its log."""
 
-    def write(message, *args):
+    def write(message, *args, config=""):
         log = tmp_path / "mail.ndjson"
         conf = tmp_path / "shim.conf"
-        conf.write_text(f"log_path = {log}\nhostname = web01\n")
+        conf.write_text(f"log_path = {log}\nhostname = web01\n{config}")
         env = dict(os.environ, SENDMAIL_SHIM_CONFIG=str(conf), PYTHONPATH=str(FILES))
         subprocess.run(
             [sys.executable, "-m", "sendmail_shim", "-i", *(args or ("root",))],
