@@ -119,3 +119,14 @@ def test_validator_with_a_file_checks_only_that_file(installed):
     good = installed / "candidate.conf"
     good.write_text("fallback = none\n")
     assert validate(installed, good).returncode == 0
+
+
+def test_the_layout_is_read_as_json_reads_it():
+    layout = FILES / "sendmail_shim" / "layout.json"
+    assert json.loads(layout.read_text()) == config.LAYOUT
+
+
+@pytest.mark.parametrize("text", ["{} x", "nope", "", '{"a": 1'])
+def test_the_layout_reader_refuses_what_is_not_one_json_value(text):
+    with pytest.raises(ValueError):
+        config._load_json(text)
