@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sendmail_shim import __version__
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "mailshim"
@@ -57,12 +58,6 @@ def run(*cmd, cwd: Path, env: dict[str, str], timeout: int = 300, check: bool = 
     return out
 
 
-def shim_version() -> str:
-    namespace: dict[str, str] = {}
-    exec((REPO / "files/sendmail_shim/__init__.py").read_text(), namespace)  # noqa: S102 - our own file
-    return namespace["__version__"]
-
-
 @pytest.fixture(scope="module")
 def tarball(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
@@ -70,7 +65,7 @@ def tarball(tmp_path_factory) -> Path:
         sys.executable, REPO / "scripts/build-collection.py", "--out", out, cwd=REPO, env=tool_env()
     )
     path = Path(printed.stdout.strip())
-    assert path == out / f"{NAMESPACE}-sendmail_shim-{shim_version()}.tar.gz"
+    assert path == out / f"{NAMESPACE}-sendmail_shim-{__version__}.tar.gz"
     return path
 
 
@@ -123,7 +118,7 @@ def test_tarball_holds_every_role_file_module_and_playbook(tarball):
 
 def test_one_version_for_collection_package_and_shim(tarball):
     manifest = json.loads(member(tarball, "MANIFEST.json"))
-    assert manifest["collection_info"]["version"] == shim_version()
+    assert manifest["collection_info"]["version"] == __version__
     runtime = member(tarball, "meta/runtime.yml").decode()
     assert "requires_ansible:" in runtime
 

@@ -14,13 +14,14 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from sendmail_shim import __version__
 
 pytestmark = pytest.mark.container
 
 REPO = Path(__file__).resolve().parents[2]
 SHIM = REPO / "files" / "sendmail_shim"
 LAYOUT = json.loads((SHIM / "layout.json").read_text())
-VERSION = re.search(r'^__version__ = "([^"]+)"$', (SHIM / "__init__.py").read_text(), re.MULTILINE).group(1)
+VERSION = __version__
 # Debian 11's glibc: the package is built there so that one .deb runs on 11, 12 and 13.
 OLDEST_GLIBC = (2, 31)
 
