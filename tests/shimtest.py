@@ -266,7 +266,7 @@ def through_recorder(shim: Shim, directory: Path) -> Recorder:
     recorder started as root drops to the config's service_user, here that same user)."""
     shim.configure(service_user=pwd.getpwuid(shim.uid).pw_name)
     recorder = Recorder(shim.config, directory, shim.user).start()
-    shim.command = [PYTHON, str(HANDOFF), str(recorder.socket), "sendmail"]
+    shim.command = [PYTHON, "-I", "-S", str(HANDOFF), str(recorder.socket), "sendmail"]
     shim.recorder = recorder
     return recorder
 
