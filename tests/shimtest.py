@@ -205,10 +205,10 @@ class Shim(ShimLog):
 
 def parametrize_entry_points(metafunc):
     """The suites' pytest_generate_tests: every test of the `shim` fixture runs through each entry point
-    (the fixture's param), except those marked exec_only."""
+    (the fixture's param), except those marked exec_only or recorder_only."""
     if "shim" in metafunc.fixturenames:
-        exec_only = metafunc.definition.get_closest_marker("exec_only") is not None
-        metafunc.parametrize("shim", ["exec"] if exec_only else list(ENTRY_POINTS), indirect=True)
+        only = [name for name in ENTRY_POINTS if metafunc.definition.get_closest_marker(f"{name}_only")]
+        metafunc.parametrize("shim", only or list(ENTRY_POINTS), indirect=True)
 
 
 def _listening(path: Path) -> bool:
