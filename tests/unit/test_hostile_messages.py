@@ -318,6 +318,7 @@ _SIGNAL_DURING_WRITE = textwrap.dedent("""\
 """)
 
 
+@pytest.mark.exec_only(reason="signals to the exec'd shim's own process")
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM", "SIGHUP", "SIGALRM", "SIGTSTP", "SIGQUIT"])
 def test_signal_during_the_write_does_not_deny_the_record(shim, name):
     proc = subprocess.run(
@@ -328,6 +329,7 @@ def test_signal_during_the_write_does_not_deny_the_record(shim, name):
     assert shim.record()["message"] == "Subject: s\n\nhello\n"
 
 
+@pytest.mark.exec_only(reason="signals to the exec'd shim's own process")
 @pytest.mark.parametrize(
     ("name", "status"),
     [("SIGINT", 75), ("SIGTERM", -signal.SIGTERM), ("SIGHUP", -signal.SIGHUP), ("SIGALRM", -signal.SIGALRM)],
