@@ -207,18 +207,40 @@ def test_stdin_that_never_ends_holds_only_its_own_connection(recorder_shim, call
     assert flagged == {"m-6-1": "seconds", "m-6-2": None}
 
 
-def test_dev_zero_as_stdin_meets_the_budget(recorder_shim, caller, prefix):
-    shim = recorder_shim
+def _dev_zero_caller(shim, caller, prefix, budget: str) -> tuple[float, subprocess.CompletedProcess]:
     config = prefix / "etc" / "budget.conf"
-    config.write_text(shim.config.read_text() + "recorder_max_input_seconds = 2\n")
+    config.write_text(shim.config.read_text() + budget)
     config.chmod(0o644)
     shim.recorder.start(config)
     started = time.monotonic()
     with open("/dev/zero", "rb") as zero:
         cmd = as_user(caller, shim.launcher, "ops@example.org")
-        proc = subprocess.run(cmd, stdin=zero, capture_output=True, env={}, timeout=60)
-    assert time.monotonic() - started < 10
+        proc = subprocess.run(cmd, stdin=zero, capture_output=True, env={}, timeout=120)
+    return time.monotonic() - started, proc
+
+
+def test_dev_zero_as_stdin_meets_the_byte_budget(recorder_shim, caller, prefix):
+    shim = recorder_shim
+    elapsed, proc = _dev_zero_caller(shim, caller, prefix, "recorder_max_input_bytes = 16M\n")
+    assert elapsed < 30
     assert proc.returncode == 0, proc.stderr
     [rec] = shim.records()
     assert rec["user"]["id"] == str(caller.uid)
-    assert rec["sendmail_shim"]["message"]["budget_exceeded"] in ("seconds", "bytes")
+    assert rec["sendmail_shim"]["message"]["budget_exceeded"] == "bytes"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="core: message.Budget.read_chunk looks at the deadline only when the fd is not ready, so an input "
+    "that is always ready (/dev/zero) runs on to the byte budget (4 GiB by default: about 20 to 40 s here)",
+)
+def test_dev_zero_as_stdin_meets_the_time_budget(recorder_shim, caller, prefix):
+    shim = recorder_shim
+    # The byte budget well beyond what 2 seconds can read, so that the suite does not read 4 GiB.
+    elapsed, proc = _dev_zero_caller(
+        shim, caller, prefix, "recorder_max_input_seconds = 2\nrecorder_max_input_bytes = 1G\n"
+    )
+    assert elapsed < 10
+    assert proc.returncode == 0, proc.stderr
+    [rec] = shim.records()
+    assert rec["sendmail_shim"]["message"]["budget_exceeded"] == "seconds"
