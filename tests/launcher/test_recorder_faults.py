@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import re
+import signal
 import socket
 import subprocess
 import termios
@@ -158,14 +159,21 @@ def test_a_thousand_connections_at_once_are_each_recorded_once(recorder_shim, ca
     for t in tokens:
         (spool / t).write_bytes(message(t))
     procs = []
-    with open(prefix / "thousand.stderr", "ab") as errors:
-        for t in tokens:
-            with open(spool / t, "rb") as stdin:
-                # Popen's own user switch rather than setpriv: one exec less for each of the thousand.
-                procs.append(subprocess.Popen(
-                    [shim.launcher, "ops@example.org"], stdin=stdin, stdout=subprocess.DEVNULL, stderr=errors,
-                    env={}, user=caller.uid, group=caller.gid, extra_groups=[],
-                ))  # fmt: skip
+    # The recorder stopped while the callers start: their connections wait in its backlog, their
+    # launchers on the "A", and it meets all of them at once when it continues.
+    shim.recorder.proc.send_signal(signal.SIGSTOP)
+    try:
+        with open(prefix / "thousand.stderr", "ab") as errors:
+            for t in tokens:
+                with open(spool / t, "rb") as stdin:
+                    # Popen's own user switch rather than setpriv: one exec less for each of the thousand.
+                    procs.append(subprocess.Popen(
+                        [shim.launcher, "ops@example.org"], stdin=stdin, stdout=subprocess.DEVNULL,
+                        stderr=errors, env={}, user=caller.uid, group=caller.gid, extra_groups=[],
+                    ))  # fmt: skip
+        assert shim.any_records() == []
+    finally:
+        shim.recorder.proc.send_signal(signal.SIGCONT)
     statuses = Counter(p.wait(timeout=600) for p in procs)
     assert statuses == {0: 1000}, (prefix / "thousand.stderr").read_text()[-2000:]
     records = shim.any_records()
