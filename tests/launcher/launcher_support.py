@@ -82,7 +82,7 @@ class Recorder:
                 env={"SENDMAIL_SHIM_CONFIG": str(self.config)}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=errors,
             )  # fmt: skip
-        wait_for(self._listening)
+        wait_for(self._listening, timeout=60)
 
     def _listening(self) -> bool:
         if self.proc.poll() is not None:

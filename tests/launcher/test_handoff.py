@@ -135,7 +135,7 @@ def test_no_accept_within_ten_seconds_takes_the_exec_path_without_go(peer, stand
     proc = run(as_user(caller, standin.launcher), stdin=b"body\n")
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, proc.stderr
-    assert 10 <= elapsed < 20
+    assert 10 <= elapsed < 30
     [got] = p.close()
     assert got["after"] == b"", "the launcher sent something after giving up"
     assert standin.report()["resuid"][0] != caller.uid  # the exec path, dropped to the service user

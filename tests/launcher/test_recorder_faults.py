@@ -160,7 +160,8 @@ def test_a_thousand_connections_at_once_are_each_recorded_once(recorder_shim, ca
         (spool / t).write_bytes(message(t))
     procs = []
     # The recorder stopped while the callers start: their connections wait in its backlog, their
-    # launchers on the "A", and it meets all of them at once when it continues.
+    # launchers on the "A", and it meets all of them at once when it continues (a launcher that waited
+    # 10 seconds meanwhile, on a busy machine, took the exec path: also exactly once).
     shim.recorder.proc.send_signal(signal.SIGSTOP)
     try:
         with open(prefix / "thousand.stderr", "ab") as errors:
@@ -171,10 +172,9 @@ def test_a_thousand_connections_at_once_are_each_recorded_once(recorder_shim, ca
                         [shim.launcher, "ops@example.org"], stdin=stdin, stdout=subprocess.DEVNULL,
                         stderr=errors, env={}, user=caller.uid, group=caller.gid, extra_groups=[],
                     ))  # fmt: skip
-        assert shim.any_records() == []
     finally:
         shim.recorder.proc.send_signal(signal.SIGCONT)
-    statuses = Counter(p.wait(timeout=600) for p in procs)
+        statuses = Counter(p.wait(timeout=600) for p in procs)
     assert statuses == {0: 1000}, (prefix / "thousand.stderr").read_text()[-2000:]
     records = shim.any_records()
     assert tokens_in(records) == dict.fromkeys(tokens, 1)
@@ -207,7 +207,7 @@ def test_stdin_that_never_ends_holds_only_its_own_connection(recorder_shim, call
         elapsed = time.monotonic() - started
     finally:
         endless.stdin.close()
-    assert 2 <= elapsed < 10
+    assert 2 <= elapsed < 30  # ended by the budget: its stdin is still open
     assert status == 0, endless.stderr.read()
     assert tokens_in(shim.records()) == {"m-6-1": 1, "m-6-2": 1}
     flagged = {token: rec["sendmail_shim"]["message"].get("budget_exceeded") for rec in shim.records()
