@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from launcher_support import as_user, run, wait_for
+from shimtest import message_bytes
 
 pytestmark = pytest.mark.root
 
@@ -78,6 +79,28 @@ def test_recorder_killed_mid_message_is_71_and_no_partial_record(recorder_shim, 
     )
     assert shim.log_bytes() == b""
     assert shim.syslog_records() == []
+
+
+def test_launcher_killed_while_it_waits_the_message_is_still_recorded(recorder_shim, caller):
+    """A signal to the launcher after "G" (default action: it dies) loses only the status."""
+    shim = recorder_shim
+    proc = subprocess.Popen(
+        as_user(caller, shim.launcher, "ops@example.org"), stdin=subprocess.PIPE, env={},
+    )  # fmt: skip
+    data = message("m-7-1", 50)
+    proc.stdin.write(data[:100])
+    proc.stdin.flush()
+    # Only the recorder reads, and only after "G"; setpriv, before it execs the launcher, has the ids too.
+    wait_for(lambda: pipe_unread(proc.stdin.fileno()) == 0)
+    wait_for(lambda: f"Uid:\t{caller.uid}\t{caller.uid}\t{caller.uid}" in _launcher_status(proc.pid))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == -signal.SIGTERM
+    proc.stdin.write(data[100:])
+    proc.stdin.close()
+    wait_for(lambda: shim.log_bytes().endswith(b"\n"))
+    [rec] = shim.records()
+    assert message_bytes(rec) == data
+    assert rec["user"]["id"] == str(caller.uid)
 
 
 def _send(launcher, caller, token: str) -> tuple[str, int]:
