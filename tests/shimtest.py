@@ -205,10 +205,10 @@ class Shim(ShimLog):
 
 def parametrize_entry_points(metafunc):
     """The suites' pytest_generate_tests: every test of the `shim` fixture runs through each entry point
-    (the fixture's param), except those marked exec_only."""
+    (the fixture's param), except those marked exec_only or recorder_only."""
     if "shim" in metafunc.fixturenames:
-        exec_only = metafunc.definition.get_closest_marker("exec_only") is not None
-        metafunc.parametrize("shim", ["exec"] if exec_only else list(ENTRY_POINTS), indirect=True)
+        only = [name for name in ENTRY_POINTS if metafunc.definition.get_closest_marker(f"{name}_only")]
+        metafunc.parametrize("shim", only or list(ENTRY_POINTS), indirect=True)
 
 
 def _listening(path: Path) -> bool:
@@ -266,7 +266,7 @@ def through_recorder(shim: Shim, directory: Path) -> Recorder:
     recorder started as root drops to the config's service_user, here that same user)."""
     shim.configure(service_user=pwd.getpwuid(shim.uid).pw_name)
     recorder = Recorder(shim.config, directory, shim.user).start()
-    shim.command = [PYTHON, str(HANDOFF), str(recorder.socket), "sendmail"]
+    shim.command = [PYTHON, "-I", "-S", str(HANDOFF), str(recorder.socket), "sendmail"]
     shim.recorder = recorder
     return recorder
 

@@ -58,9 +58,10 @@ def shim(request, workdir, syslog):
     run = workdir / "run"
     run.mkdir(mode=0o755)
     os.chown(run, uid, gid)
-    recorder = through_recorder(shim, run)
+    through_recorder(shim, run)
     yield shim
-    stop_cleanly(recorder)
+    # The one running now: a test may have restarted it.
+    stop_cleanly(shim.recorder)
 
 
 @pytest.fixture

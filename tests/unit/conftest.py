@@ -63,8 +63,8 @@ def shim(request, tmp_path, syslog):
     # A short path of its own: AF_UNIX paths are limited to 108 bytes, pytest's tmp_path may be longer.
     directory = tempfile.mkdtemp(prefix="sst-core-", dir="/tmp")
     try:
-        recorder = through_recorder(shim, Path(directory))
+        through_recorder(shim, Path(directory))
         yield shim
-        stop_cleanly(recorder)
+        stop_cleanly(shim.recorder)
     finally:
         shutil.rmtree(directory, ignore_errors=True)

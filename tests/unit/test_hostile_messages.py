@@ -460,5 +460,5 @@ def test_docs_state_the_bounds_the_code_has():
     doc = " ".join((FILES.parent / "docs" / "record.md").read_text().split())
     assert f"at most **{fallback.MAX_PARTS} parts** ({fallback.MAX_TEXT:,} ASCII characters" in doc
     assert f"cut to {fallback.MAX_PARTS} syslog parts" in doc
-    assert f"the first {(fallback.MAX_TEXT // 2) // 4 * 3:,} bytes of the message" in doc
+    assert f"The record is built within {fallback.MAX_TEXT // 2:,} bytes" in doc
     assert f"by at most {logwriter._LOCK_WAIT:g} seconds" in doc
