@@ -76,7 +76,7 @@ options:
     description:
       - The entry point the probes' records must name (C(sendmail_shim.entry) of ecs records) - C(recorder)
         where the resident recorder's socket runs (docs/recorder.md), C(exec) where it does not.
-      - Unset accepts either. Classic records do not name their entry: with O(entry) set they fail.
+      - Unset accepts either. Classic records do not name their entry, so with O(entry) set they fail.
     type: str
     choices: [recorder, exec]
   token:
