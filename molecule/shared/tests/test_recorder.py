@@ -72,6 +72,8 @@ def test_setpriv_no_new_privs_caller_lands_with_its_uid(caller_host):
 
 
 def test_hardened_transient_unit_lands_with_its_uid(caller_host):
+    # The bus that systemd-run talks to (installed by the scenario; Debian does not start it on installation).
+    caller_host.check_output("systemctl start dbus.socket dbus.service")
     subject = token("systemd-run")
     sent = caller_host.run(
         f"{message(subject)} | systemd-run --quiet --wait --pipe -p NoNewPrivileges=yes -p User={TEST_USER}"
