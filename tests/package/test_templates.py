@@ -126,6 +126,8 @@ def test_recorder_service_is_sandboxed_to_the_log_directory_and_unix_sockets():
     }.items():
         assert service[key] == [value], key
     assert "@system-service" in service["SystemCallFilter"]
-    # It reads /proc/<pid>/stat of other users' processes (the caller's parent).
+    # It reads /proc/<pid>/stat of other users' processes (the caller's parent), and SO_PEERCRED must see
+    # callers' uids as they are (a private user namespace would map them to the overflow uid).
     assert "ProtectProc" not in service
+    assert "PrivateUsers" not in service
     assert "DynamicUser" not in service
