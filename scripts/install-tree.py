@@ -5,8 +5,10 @@ debian/rules runs it; a spec file's %install could run it the same way.
 
     install-tree.py install DESTDIR LAUNCHER   install every file under DESTDIR (LAUNCHER: the built binary)
     install-tree.py render TEMPLATE            print TEMPLATE with its @key@ tokens filled from the layout
+    install-tree.py value TOKEN                print one token's value (debian/rules names units with it)
 
-Tokens are the layout's top-level keys, listener_service_glob (its running instances), alternative_name,
+Tokens are the layout's top-level keys, listener_service_glob (its running instances),
+recorder_socket_dir (the directory of recorder_socket_path), alternative_name,
 _link, _priority and _slaves (update-alternatives --slave arguments), and maintainer_functions
 (files/package/maintainer.sh.in, itself rendered).
 """
@@ -15,7 +17,7 @@ import json
 import re
 import shutil
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 REPO = Path(__file__).resolve().parents[1]
 SHIM = REPO / "files" / "sendmail_shim"
@@ -28,6 +30,7 @@ def tokens():
     alternative = LAYOUT["alternative"]
     values = {key: str(value) for key, value in LAYOUT.items() if not isinstance(value, dict)}
     values["listener_service_glob"] = LAYOUT["listener_service"].replace("@.", "@*.")
+    values["recorder_socket_dir"] = str(PurePosixPath(LAYOUT["recorder_socket_path"]).parent)
     values["alternative_name"] = alternative["name"]
     values["alternative_link"] = alternative["link"]
     values["alternative_priority"] = str(alternative["priority"])
@@ -74,6 +77,8 @@ def install(destdir, launcher):
     units = LAYOUT["systemd_unit_dir"]
     place(destdir, f"{units}/{LAYOUT['listener_socket']}", 0o644, render(TEMPLATES / "listener.socket.in"))
     place(destdir, f"{units}/{LAYOUT['listener_service']}", 0o644, render(TEMPLATES / "listener.service.in"))
+    place(destdir, f"{units}/{LAYOUT['recorder_socket']}", 0o644, render(TEMPLATES / "recorder.socket.in"))
+    place(destdir, f"{units}/{LAYOUT['recorder_service']}", 0o644, render(TEMPLATES / "recorder.service.in"))
 
 
 def main(argv):
@@ -81,6 +86,8 @@ def main(argv):
         install(argv[1], argv[2])
     elif len(argv) == 2 and argv[0] == "render":
         sys.stdout.write(render(argv[1]))
+    elif len(argv) == 2 and argv[0] == "value" and argv[1] in tokens():
+        print(tokens()[argv[1]])
     else:
         sys.stderr.write(__doc__)
         return 64

@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -24,6 +25,13 @@ LAYOUT = json.loads((SHIM / "layout.json").read_text())
 VERSION = __version__
 # Debian 11's glibc: the package is built there so that one .deb runs on 11, 12 and 13.
 OLDEST_GLIBC = (2, 31)
+# Each unit the package ships (its layout key) and the template it is rendered from.
+UNIT_TEMPLATES = {
+    "listener_socket": "listener.socket.in",
+    "listener_service": "listener.service.in",
+    "recorder_socket": "recorder.socket.in",
+    "recorder_service": "recorder.service.in",
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +93,7 @@ def expected_files() -> set[str]:
         LAYOUT["admin_command"],
         LAYOUT["config"],
         LAYOUT["logrotate"],
-        f"{units}/{LAYOUT['listener_socket']}",
-        f"{units}/{LAYOUT['listener_service']}",
+        *(f"{units}/{LAYOUT[unit]}" for unit in UNIT_TEMPLATES),
         "/usr/share/doc/sendmail-shim/changelog.gz",
         "/usr/share/doc/sendmail-shim/copyright",
         "/usr/share/lintian/overrides/sendmail-shim",
@@ -137,7 +144,7 @@ def test_launcher_runs_on_the_oldest_suite_and_is_hardened(extracted):
     segments = subprocess.run(["readelf", "-l", str(launcher)], check=True, capture_output=True, text=True)
     assert "GNU_RELRO" in segments.stdout
     strings = launcher.read_bytes()
-    for path in (LAYOUT["python"], LAYOUT["entry"], LAYOUT["state_dir"]):
+    for path in (LAYOUT["python"], LAYOUT["entry"], LAYOUT["state_dir"], LAYOUT["recorder_socket_path"]):
         assert path.encode() + b"\0" in strings, path
 
 
@@ -162,13 +169,75 @@ def test_purge_removes_the_log_before_the_user(control):
     assert purge.index(f"rm -rf {LAYOUT['log_dir']}") < purge.index("deluser")
 
 
-def test_listener_is_not_started_by_postinst(control):
-    # dh_installsystemd --no-enable --no-start: only an administrator's earlier choice is re-applied.
-    postinst = (control / "postinst").read_text()
-    assert "deb-systemd-invoke start" not in postinst and "systemctl start" not in postinst
-    assert postinst.count("deb-systemd-helper enable") == postinst.count(
-        "deb-systemd-helper --quiet was-enabled"
+def debhelper_blocks(script: str) -> list[str]:
+    """The blocks that dh_installsystemd added to a maintainer script, each as its text."""
+    return re.findall(
+        r"# Automatically added by dh_installsystemd[^\n]*\n(.*?)# End automatically added", script, re.S
     )
+
+
+def test_listener_is_neither_enabled_nor_started_by_postinst(control):
+    # dh_installsystemd --no-enable --no-start: only an administrator's earlier choice is re-applied.
+    socket = LAYOUT["listener_socket"]
+    postinst = (control / "postinst").read_text()
+    assert f"deb-systemd-helper --quiet was-enabled '{socket}'" in postinst
+    for block in debhelper_blocks(postinst):
+        if f"'{socket}'" in block:
+            assert "deb-systemd-invoke" not in block
+            assert block.count("deb-systemd-helper enable") == block.count("--quiet was-enabled")
+            assert "debian-installed" in block
+    assert f"start '{socket}'" not in postinst and "systemctl start" not in postinst
+
+
+def test_recorder_socket_is_enabled_and_started_on_installation_and_its_service_is_not(control):
+    socket, service = LAYOUT["recorder_socket"], LAYOUT["recorder_service"]
+    postinst = (control / "postinst").read_text()
+    (enable,) = [b for b in debhelper_blocks(postinst) if f"deb-systemd-helper enable '{socket}'" in b]
+    # was-enabled answers yes on a first installation; an administrator's disable outlives upgrades.
+    assert "debian-installed" not in enable
+    (start,) = [b for b in debhelper_blocks(postinst) if "deb-systemd-invoke start" in b]
+    # Only where systemd runs: image builds and init-less containers install without starting anything.
+    assert start.lstrip().startswith('if [ "$1" = "configure" ]')
+    assert "if [ -d /run/systemd/system ]; then" in start
+    assert f"deb-systemd-invoke start '{socket}'" in start
+    # The service starts on the first connection, not on installation.
+    assert service not in postinst
+
+
+def test_recorder_socket_is_stopped_before_removal_and_before_an_upgrade_unpacks(control):
+    # The service Requires= its socket and stops with it; the launcher meanwhile takes the exec path.
+    prerm = (control / "prerm").read_text()
+    (stop,) = [b for b in debhelper_blocks(prerm) if "deb-systemd-invoke stop" in b]
+    assert stop.strip().splitlines() == [
+        "if [ -d /run/systemd/system ]; then",
+        f"\tdeb-systemd-invoke stop '{LAYOUT['recorder_socket']}' >/dev/null || true",
+        "fi",
+    ]
+
+
+def test_purge_forgets_the_recorder_socket_and_removes_its_directory(control):
+    postrm = (control / "postrm").read_text()
+    assert f"deb-systemd-helper purge '{LAYOUT['recorder_socket']}'" in postrm
+    purge = postrm[postrm.index("sendmail_shim_purge() {") :]
+    directory = LAYOUT["recorder_socket_path"].rsplit("/", 1)[0]
+    assert f"rmdir {directory} " in purge
+
+
+def test_unit_files_are_the_rendered_templates(extracted):
+    units = extracted / LAYOUT["systemd_unit_dir"].lstrip("/")
+    for key, template in UNIT_TEMPLATES.items():
+        rendered = subprocess.run(
+            [
+                sys.executable,
+                REPO / "scripts" / "install-tree.py",
+                "render",
+                REPO / "files" / "package" / template,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert (units / LAYOUT[key]).read_text() == rendered, key
 
 
 def test_lintian_reports_no_error(deb):
