@@ -7,6 +7,8 @@ Prints one JSON object on stdout.
   sender.py latency --count N --token T -- CMD...   times N sequential sends (perf_counter around run)
   sender.py burst --procs P --count N --token T -- CMD...   P forked senders x N sends, wall time
   sender.py rss --size BYTES --token T -- CMD...   one message of BYTES, peak RSS of the child (wait4)
+  sender.py flood --procs P --size BYTES --token T -- CMD...   P messages of BYTES at once, each fed by its
+      own forked writer (token T-<writer>-0, as the burst's, for check_log.py); each child's figures
 """
 
 import argparse
@@ -94,21 +96,24 @@ def burst(args):
     return {"wall": wall, "failures": failures, "messages": args.procs * args.count, "cpu": children_cpu()}
 
 
-def rss(args):
-    # posix_spawn + wait4 rather than subprocess: wait4 hands back the child's rusage. Through the setuid
-    # launcher the child becomes the shim's python3 after exec, so ru_maxrss is the shim's peak.
+def feed(cmd, token, size):
+    """One message of `size` bytes written into `cmd`'s stdin through a pipe; the child's figures.
+
+    posix_spawn + wait4 rather than subprocess: wait4 hands back the child's rusage. Through the setuid
+    launcher on the exec path the child becomes the shim's python3, so ru_maxrss is the shim's peak; when
+    the launcher hands the message to the recorder it is the launcher's own."""
     read_fd, write_fd = os.pipe()
     null = os.open(os.devnull, os.O_WRONLY)
     actions = [(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in ((read_fd, 0), (null, 1), (null, 2))]
     start = time.perf_counter()
-    pid = os.posix_spawn(args.cmd[0], args.cmd, os.environ, file_actions=actions)
+    pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=actions)
     os.close(read_fd)
     os.close(null)
-    header = cron_message(args.token)
+    header = cron_message(token)
     # A log dump as a job would mail it: printable lines, not one incompressible blob.
     line = b"".join(b"%06d %s\n" % (n, b"x" * 68) for n in range(13108))
     block = line[: 1 << 20]
-    remaining = args.size - len(header)
+    remaining = size - len(header)
     with os.fdopen(write_fd, "wb", buffering=0) as pipe:
         try:
             pipe.write(header)
@@ -124,19 +129,57 @@ def rss(args):
         "status": os.waitstatus_to_exitcode(status),
         "seconds": time.perf_counter() - start,
         "unsent": max(remaining, 0),
+        "cpu": usage.ru_utime + usage.ru_stime,
+    }
+
+
+def rss(args):
+    return feed(args.cmd, args.token, args.size)
+
+
+def flood(args):
+    # Each writer is its own process, so that the pipes fill as fast as P callers would fill them; they
+    # are released together through a gate, as in the burst, and report one JSON line each on a pipe
+    # (shorter than PIPE_BUF, so the lines never interleave).
+    gate_r, gate_w = os.pipe()
+    report_r, report_w = os.pipe()
+    for writer in range(args.procs):
+        if os.fork() == 0:
+            # A writer that fails reports nothing (the parent counts it) and never returns into the
+            # parent's loop.
+            try:
+                os.close(gate_w)
+                os.close(report_r)
+                os.read(gate_r, 1)
+                got = feed(args.cmd, f"{args.token}-{writer}-0", args.size)
+                os.write(report_w, (json.dumps({"writer": writer, **got}) + "\n").encode())
+            finally:
+                os._exit(0)
+    os.close(gate_r)
+    os.close(report_w)
+    start = time.perf_counter()
+    os.close(gate_w)
+    with os.fdopen(report_r, "rb") as reports:
+        children = [json.loads(line) for line in reports]
+    for _ in range(args.procs):
+        os.wait()
+    return {
+        "wall": time.perf_counter() - start,
+        "children": sorted(children, key=lambda c: c["writer"]),
+        "writers_failed": args.procs - len(children),
     }
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["latency", "burst", "rss"])
+    parser.add_argument("what", choices=["latency", "burst", "rss", "flood"])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--procs", type=int, default=64)
     parser.add_argument("--size", type=int, default=10 << 20)
     parser.add_argument("--token", required=True)
     parser.add_argument("cmd", nargs="+")
     args = parser.parse_args()
-    result = {"latency": latency, "burst": burst, "rss": rss}[args.what](args)
+    result = {"latency": latency, "burst": burst, "rss": rss, "flood": flood}[args.what](args)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

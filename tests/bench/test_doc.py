@@ -1,0 +1,168 @@
+"""docs/benchmarks.md from figures: the goals are computed from the figures, met or not, for both paths."""
+
+import copy
+import json
+
+import doc
+import pytest
+
+MIB = doc.MIB
+REC, EXE = doc.PATHS["recorder"], doc.PATHS["exec"]
+
+
+def latency(p50, cpu, **extra):
+    return {"p50": p50, "p90": p50 * 1.2, "cpu": cpu, "failures": 0, **extra}
+
+
+def burst(wall, cpu=1.0, recorder=0.0):
+    return {
+        "wall": wall,
+        "messages": 3200,
+        "failures": 0,
+        "caller_cpu_per_message": cpu,
+        "recorder_cpu_per_message": recorder,
+        "cpu_per_message": cpu + recorder,
+    }
+
+
+def check(ok=True):
+    return {"lines": 3300, "bad_lines": 0, "present": 3200 if ok else 3199, "expected": 3200,
+            "missing": 0 if ok else 1, "duplicated": 0, "ok": ok}  # fmt: skip
+
+
+def one_message(kib):
+    return {"maxrss_kib": kib, "vmhwm_kib": kib, "status": 0, "seconds": 4.0, "unsent": 0}
+
+
+def flood(peak_kib, **extra):
+    return {"wall": 90.0, "writers_failed": 0, "exit_ok": 64, "statuses": [0], "unsent": 0,
+            "rss_sum_kib": 64 * 50 * 1024, "fallback_cpu_ms": 100, "fallbacks": 0,
+            "check": {**check(), "present": 64, "expected": 64}, "peak_kib": peak_kib, **extra}  # fmt: skip
+
+
+@pytest.fixture
+def figures():
+    quiet = {"load": [0.2, 0.3, 0.4], "other_containers": []}
+    sizes = [10 * MIB, 1024 * MIB]
+    return {
+        "machine": {"nproc": 2, "date": "2026-11-30 01:00 UTC"},
+        "quiet_before": quiet,
+        "quiet_after": quiet,
+        "phases": {"install": 60.0, "messages": 600.0},
+        "duration": 660.0,
+        "setup": {
+            "latency_count": 200,
+            "warmup": 5,
+            "burst_procs": 64,
+            "burst_count": 50,
+            "rss_sizes": sizes,
+            "flood_procs": 64,
+            "flood_size": 1024 * MIB,
+            "cron_args": ["-FCronDaemon", "-i"],
+            "sendmail": "/usr/sbin/sendmail",
+            "shim_sendmail": "/usr/local/libexec/sendmail-shim/sendmail",
+            "recorder_socket": "r.socket",
+            "recorder_service": "r.service",
+            "socket_after_install": "active",
+        },
+        "recorder_limits": {"recorder_max_connections": 16, "max_message_bytes": 8 * MIB},
+        "latency": {
+            REC: latency(2.0, 1.5, caller_cpu=0.5, recorder_cpu=1.0, recorder_pid=321),
+            EXE: latency(17.0, 15.7, caller_cpu=15.7, recorder_cpu=0.0, recorder_pid=0),
+            "exim4": latency(11.5, 8.2),
+            "postfix": latency(10.2, 9.6),
+            "nullmailer": latency(6.0, 5.6),
+            "/bin/true": latency(0.8, 0.7),
+            "python3 -I -S -c pass": latency(9.2, 9.2),
+        },
+        "burst": {
+            REC: burst(4.0, 0.5, 1.2),
+            EXE: burst(26.0, 15.0),
+            "exim4": burst(290.0),
+            "postfix": burst(18.0),
+            "nullmailer": burst(8.0),
+        },
+        "burst_check": {"recorder": check(), "exec": check()},
+        "rss": {path: {str(size): one_message(49 * 1024) for size in sizes} for path in doc.PATHS},
+        "flood": {"recorder": flood(600 * 1024, idle_kib=20 * 1024), "exec": flood(50 * 1024)},
+        "profile": {
+            "interpreter_imports_ms": 3.3,
+            "shim_imports_ms": 6.4,
+            "shim_import_count": 26,
+            "imports": [{"module": "os", "self_ms": 0.5, "cumulative_ms": 1.5}],
+            "cprofile": ["ncalls tottime"],
+        },
+    }
+
+
+def met(figures):
+    return {goal: [ok for _, ok in cells] for goal, cells in doc.goals(figures)}
+
+
+def test_each_goal_is_judged_for_each_path(figures):
+    got = met(figures)
+    assert got["p50 <= 0.5 x nullmailer's (issue 18)"] == [True, False]
+    assert got["p50 <= 3 x the exec floor `/bin/true` (issue 18)"] == [True, False]
+    assert got["burst msg/s >= 2 x nullmailer's (issue 18)"] == [True, False]
+    assert got["CPU per message <= 2 ms (issue 18; latency run)"] == [True, False]
+    assert got["p50 <= postfix p50 (issue 8)"] == [True, False]
+    assert got["peak RSS for one 1 GiB message <= 64 MiB (issue 15)"] == [True, True]
+
+
+def test_a_goal_just_reached_is_met_and_just_missed_is_not(figures):
+    figures["latency"][REC]["p50"] = 3.0  # exactly 0.5 x nullmailer's 6.0
+    assert met(figures)["p50 <= 0.5 x nullmailer's (issue 18)"][0] is True
+    figures["latency"][REC]["p50"] = 3.01
+    assert met(figures)["p50 <= 0.5 x nullmailer's (issue 18)"][0] is False
+    figures["latency"][REC]["cpu"] = 2.01
+    assert met(figures)["CPU per message <= 2 ms (issue 18; latency run)"][0] is False
+
+
+def flood_goal(figures):
+    return next(cells for goal, cells in doc.goals(figures) if goal.startswith("peak RSS, 64 x 1024 MiB"))
+
+
+def test_the_recorders_bound_is_per_message_held_at_once(figures):
+    # 16 connections at most: 16 x 64 MiB.
+    figures["flood"]["recorder"]["peak_kib"] = 1024 * 1024
+    assert flood_goal(figures)[0] == ("1024.0 MiB, the recorder (bound 1024 MiB: 16 held at once)", True)
+    figures["flood"]["recorder"]["peak_kib"] += 1
+    assert flood_goal(figures)[0][1] is False
+    # No bound in the configuration: every message of the flood may be held at once.
+    figures["recorder_limits"] = {}
+    assert "bound 4096 MiB: 64 held at once" in flood_goal(figures)[0][0]
+
+
+def test_a_failed_check_fails_its_goal_and_shows_in_the_doc(figures):
+    figures["burst_check"]["recorder"] = check(ok=False)
+    figures["flood"]["exec"]["check"]["ok"] = False
+    got = met(figures)
+    assert got["burst: every line strict JSON, every message once"] == [False, True]
+    assert got["the same: every message in the log once, every line strict JSON"] == [True, False]
+    assert f"- {REC}: 3300 lines, 0 not strict JSON, 3199/3200 messages present" in doc.render(figures)
+    assert "**FAIL**" in doc.render(figures)
+
+
+def test_the_goal_table_has_both_paths_side_by_side(figures):
+    text = doc.render(figures)
+    row = next(line for line in text.splitlines() if line.startswith("| p50 <= 0.5 x nullmailer's"))
+    assert row == (
+        "| p50 <= 0.5 x nullmailer's (issue 18) | 0.33 x (2.00 ms vs 6.00 ms) | met "
+        "| 2.83 x (17.0 ms vs 6.00 ms) | **not met** |"
+    )
+
+
+def test_messages_only_says_the_fleet_was_not_measured(figures):
+    text = doc.render(figures)
+    assert "Not measured in this run (`--messages-only`)" in text
+    assert "converge goal" not in text
+
+
+def test_a_busy_machine_is_said(figures):
+    figures["quiet_after"] = {"load": [3.0, 2.0, 1.0], "other_containers": ["someone-else"]}
+    assert "**The machine was not quiet for this run**" in doc.render(figures)
+
+
+def test_the_doc_from_saved_figures_is_the_same(figures):
+    saved = json.loads(json.dumps(copy.deepcopy(figures)))
+    assert doc.render(saved) == doc.render(figures)
