@@ -72,28 +72,41 @@ def latency(args):
 
 def burst(args):
     # Every sender is its own process (as concurrent cron jobs are), started together: each blocks on a
-    # pipe that the parent closes once all are forked, so fork time is not in the wall time.
+    # pipe that the parent closes once all are forked, so fork time is not in the wall time. Each reports
+    # its failures and its own children's CPU on a pipe (one line, shorter than PIPE_BUF): the parent's
+    # RUSAGE_CHILDREN would also count the senders' own Python work.
     gate_r, gate_w = os.pipe()
-    pids = []
+    report_r, report_w = os.pipe()
     for worker in range(args.procs):
-        pid = os.fork()
-        if pid == 0:
-            os.close(gate_w)
-            os.read(gate_r, 1)
-            failures = 0
-            for i in range(args.count):
-                failures += send(args.cmd, f"{args.token}-{worker}-{i}")[1] != 0
-            os._exit(min(failures, 255))
-        pids.append(pid)
+        if os.fork() == 0:
+            try:
+                os.close(gate_w)
+                os.close(report_r)
+                os.read(gate_r, 1)
+                failures = 0
+                for i in range(args.count):
+                    failures += send(args.cmd, f"{args.token}-{worker}-{i}")[1] != 0
+                os.write(
+                    report_w, (json.dumps({"failures": failures, "cpu": children_cpu()}) + "\n").encode()
+                )
+            finally:
+                os._exit(0)
     os.close(gate_r)
+    os.close(report_w)
     start = time.perf_counter()
     os.close(gate_w)
-    failures = 0
-    for pid in pids:
-        _, status = os.waitpid(pid, 0)
-        failures += os.waitstatus_to_exitcode(status)
+    with os.fdopen(report_r, "rb") as reports:
+        workers = [json.loads(line) for line in reports]
     wall = time.perf_counter() - start
-    return {"wall": wall, "failures": failures, "messages": args.procs * args.count, "cpu": children_cpu()}
+    for _ in range(args.procs):
+        os.wait()
+    return {
+        "wall": wall,
+        # A sender that died without its report counts all its messages as failed.
+        "failures": sum(w["failures"] for w in workers) + (args.procs - len(workers)) * args.count,
+        "messages": args.procs * args.count,
+        "cpu": sum(w["cpu"] for w in workers),
+    }
 
 
 def feed(cmd, token, size):

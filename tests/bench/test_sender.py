@@ -32,3 +32,22 @@ def test_each_message_carries_its_writers_token(tmp_path):
     seen = out.read_text()
     assert "sst-flood-test-0-0" in seen
     assert "sst-flood-test-1-0" in seen
+
+
+def burst(cmd, procs=3, count=2):
+    return sender.burst(argparse.Namespace(cmd=cmd, procs=procs, count=count, token="sst-burst-test"))  # noqa: S106
+
+
+def test_the_burst_counts_every_failed_send():
+    assert burst(["/bin/true"])["failures"] == 0
+    got = burst(["/bin/false"])
+    assert (got["messages"], got["failures"]) == (6, 6)
+
+
+def test_the_burst_cpu_is_the_callers_not_the_senders():
+    # The same sends one after the other (latency mode counts only the reaped commands) and in a burst:
+    # the senders' own Python work (about as much again, per send) must not be in the burst's figure.
+    cmd = ["/bin/true"]
+    alone = sender.latency(argparse.Namespace(cmd=cmd, count=100, token="sst-lat-test"))  # noqa: S106
+    together = burst(cmd, procs=2, count=50)
+    assert together["cpu"] / together["messages"] < 1.5 * alone["cpu"] / 100
