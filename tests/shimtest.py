@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sendmail_shim import app, message
+from sendmail_shim import app, cli, message
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = REPO / "files"
@@ -38,13 +38,20 @@ CRON_MESSAGE = (
 )
 
 
-def make_context(tmp_path, argv=("sendmail", "-i", "root"), **settings):
-    """An app.Context as a run with `argv` and a config of `settings` would have it."""
+def config_environ(tmp_path, **settings):
+    """The environment of a shim whose config is `settings` (a log and no syslog in tmp_path by default)."""
     config = tmp_path / "ctx.conf"
     values = {"log_path": str(tmp_path / "mail.ndjson"), "syslog_socket": str(tmp_path / "no-syslog")}
     values.update(settings)
     config.write_text("".join(f"{k} = {v}\n" for k, v in values.items()))
-    return app.Context(list(argv), {"SENDMAIL_SHIM_CONFIG": str(config)})
+    return {"SENDMAIL_SHIM_CONFIG": str(config)}
+
+
+def make_invocation(tmp_path, argv=("sendmail", "-i", "root"), **settings):
+    """The core.Invocation of an exec-path run with `argv` and a config of `settings`, options parsed."""
+    inv = app.invocation(list(argv), config_environ(tmp_path, **settings))
+    inv.options = cli.parse(inv.argv[1:], inv.argv[0])
+    return inv
 
 
 def sink_of(data, cap=8 << 20):

@@ -76,6 +76,11 @@ class Config:
         self.fallback = "syslog"
         self.syslog_facility = FACILITIES["mail"]
         self.syslog_socket = "/dev/log"
+        # The resident recorder (docs/recorder.md): messages held at once (read at its start), and what
+        # one caller's input may take: cron streams a long job's output while the job runs.
+        self.recorder_max_connections = 64
+        self.recorder_max_input_bytes = 4 << 30
+        self.recorder_max_input_seconds = 86400
 
 
 def _path(value):
@@ -108,6 +113,17 @@ def _size(minimum):
     return check
 
 
+def _count(minimum):
+    def check(value):
+        if not (value.isascii() and value.isdigit()):
+            raise ValueError("expected a whole number")
+        if int(value) < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return int(value)
+
+    return check
+
+
 def _word(value):
     if not value or not value.isprintable() or " " in value:
         raise ValueError("expected one word without spaces")
@@ -130,6 +146,9 @@ _KEYS = {
     "fallback": _choice("syslog", "none"),
     "syslog_facility": _facility,
     "syslog_socket": _path,
+    "recorder_max_connections": _count(1),
+    "recorder_max_input_bytes": _size(1),
+    "recorder_max_input_seconds": _count(1),
 }
 
 

@@ -68,18 +68,19 @@ def to_syslog(socket_path, facility, notice, event_id, text):
         sock.close()
 
 
-def write_stderr(data):
-    """Best effort: stderr may be a closed pipe."""
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(2, view) :]
-    except OSError:
-        pass
+def write_stderr(fd, data, budget=None):
+    """Best effort: the caller's stderr `fd` may be a closed pipe (or, within the recorder's `budget`, one
+    that nobody reads)."""
+    import contextlib  # noqa: PLC0415 - most runs write nothing on stderr
+
+    from sendmail_shim import message  # noqa: PLC0415
+
+    with contextlib.suppress(OSError):
+        message.write_all(fd, data, budget)
 
 
-def keep(cfg, record, reason):
-    """Keep `record` outside the log; return where it went, for the caller's stderr line."""
+def keep(cfg, record, reason, stderr_fd, budget=None):
+    """Keep `record` outside the log; return where it went, for the caller's stderr line on `stderr_fd`."""
     text = record.ascii_line().decode("ascii")
     if cfg.fallback == "syslog":
         try:
@@ -91,5 +92,5 @@ def keep(cfg, record, reason):
     else:
         why = "fallback = none"
     # The last resort: the caller (cron mails or logs our stderr) gets the whole record.
-    write_stderr(text.encode("ascii") + b"\n")
+    write_stderr(stderr_fd, text.encode("ascii") + b"\n", budget)
     return f"on stderr above ({why})"

@@ -1,4 +1,5 @@
-"""Who is sending: the calling user (with the launcher's trust rule) and the parent process."""
+"""Who is sending: the calling user (with the launcher's trust rule, or the recorder's peer credentials)
+and the parent process."""
 
 import os
 import pwd
@@ -42,11 +43,15 @@ def caller(service_user, environ):
     env_gid = _decimal(environ.get(ENV_GID))
     if env_uid is not None and env_gid is not None and _service_uid(service_user) == uid:
         uid, gid, trusted = env_uid, env_gid, True
+    return Identity(uid, gid, user_name(uid), trusted)
+
+
+def user_name(uid):
+    """The passwd name of `uid`, or None."""
     try:
-        name = pwd.getpwuid(uid).pw_name
+        return pwd.getpwuid(uid).pw_name
     except (KeyError, OverflowError):
-        name = None
-    return Identity(uid, gid, name, trusted)
+        return None
 
 
 def smtp_peer(environ):
@@ -87,4 +92,20 @@ def process_name(pid):
 def parent():
     """(pid, name) of the parent process, read now, while the caller is still waiting for us."""
     ppid = os.getppid()
+    return ppid, process_name(ppid)
+
+
+def parent_of(pid):
+    """(pid, name) of the parent of process `pid` (the launcher, waiting for the recorder's status),
+    (None, None) when it is gone or hidden."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read(1024)
+    except OSError:
+        return None, None
+    # After the name, which may itself hold ") ": the state, then the parent's pid.
+    fields = stat[stat.rfind(b")") + 1 :].split()
+    if len(fields) < 2 or not fields[1].isdigit() or int(fields[1]) == 0:
+        return None, None
+    ppid = int(fields[1])
     return ppid, process_name(ppid)

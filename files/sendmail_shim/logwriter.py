@@ -34,6 +34,12 @@ HELD_SIGNALS = [
 ]
 
 
+def ignore_file_size_signal():
+    """A write past RLIMIT_FSIZE must fail with EFBIG, not kill the process before it can fall back.
+    Process-wide (signal.signal works only in the main thread): each entry point calls it at start-up."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
 def hold_signals():
     """Block HELD_SIGNALS (they stay pending); returns the mask to restore."""
     return signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
@@ -97,8 +103,6 @@ def _open(path):
 
 def append(path, line):
     """Append `line` (bytes ending in a newline) to the log at `path`, or raise AppendError."""
-    # A write past RLIMIT_FSIZE must fail with EFBIG, not kill the process before it can fall back.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     fd = _open(path)
     try:
         info = os.fstat(fd)

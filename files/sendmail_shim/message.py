@@ -1,6 +1,9 @@
-"""Reading the message: streamed, at most `cap` bytes kept, every byte counted and hashed."""
+"""The caller's descriptors: the message read from one (streamed, at most `cap` bytes kept, every byte
+counted and hashed, within the recorder's budget), replies written to another. Their flags are never
+changed: the file descriptions are shared with the caller."""
 
 import os
+import time
 
 try:
     # The C sha256 that hashlib would wrap, without hashlib's start-up cost (OpenSSL set-up).
@@ -14,26 +17,95 @@ except ImportError:
 CHUNK = 1 << 16
 
 
-def read_chunk(fd):
+def _wait(fd, writable=False, timeout_ms=-1):
+    """poll() `fd` until it is readable (writable); False when `timeout_ms` ran out first."""
+    import select  # noqa: PLC0415 - only a non-blocking fd or the recorder's budget needs it
+
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT if writable else select.POLLIN)
+    return bool(poller.poll(timeout_ms))
+
+
+class Budget:
+    """What the recorder lets one caller's input take: `max_bytes` read and `max_seconds` from the start
+    (a stdin that never ends holds its own connection, not a CPU). `stopped` says which one ran out."""
+
+    def __init__(self, max_bytes, max_seconds):
+        self.max_bytes = max_bytes
+        self.deadline = time.monotonic() + max_seconds
+        self.read_bytes = 0
+        self.stopped = None
+
+    def remaining_ms(self):
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+    def read_chunk(self, fd):
+        """Up to CHUNK bytes of `fd`; b"" at end of input, and from when the budget ran out."""
+        if self.stopped:
+            return b""
+        # At the byte budget, one byte more tells an input that ends there from one that goes on.
+        size = min(CHUNK, self.max_bytes - self.read_bytes) or 1
+        while True:
+            if not _wait(fd, timeout_ms=self.remaining_ms()):
+                self.stopped = "seconds"
+                return b""
+            try:
+                data = os.read(fd, size)
+            except BlockingIOError:
+                continue
+            if data and self.read_bytes >= self.max_bytes:
+                self.stopped = "bytes"
+                return b""
+            self.read_bytes += len(data)
+            return data
+
+    def write_some(self, fd, view):
+        """Write a part of `view` if `fd` takes it before the deadline; the count written, 0 when it did
+        not. At most PIPE_BUF bytes at once: a pipe that polled writable takes that much without blocking."""
+        while _wait(fd, writable=True, timeout_ms=self.remaining_ms()):
+            try:
+                return os.write(fd, view[:4096])
+            except BlockingIOError:
+                continue
+        return 0
+
+
+def read_chunk(fd, budget=None):
     """Up to CHUNK bytes from `fd`, b"" at end of input. A caller may hand over a pipe with O_NONBLOCK set
-    (event-loop programs do): then wait until it is readable. The flags are never changed, since the
-    file description is shared with the caller."""
+    (event-loop programs do): then wait until it is readable."""
+    if budget is not None:
+        return budget.read_chunk(fd)
     while True:
         try:
             return os.read(fd, CHUNK)
         except BlockingIOError:
-            import select  # noqa: PLC0415 - only a non-blocking stdin needs it
+            _wait(fd)
 
-            poller = select.poll()
-            poller.register(fd, select.POLLIN)
-            poller.poll()
+
+def write_all(fd, data, budget=None):
+    """Write all of `data` to `fd`, waiting on a non-blocking one. Raises OSError (TimeoutError when the
+    budget's deadline came first)."""
+    view = memoryview(data)
+    while view:
+        if budget is not None:
+            written = budget.write_some(fd, view)
+            if not written:
+                raise TimeoutError("the caller did not take the output within the time budget")
+        else:
+            try:
+                written = os.write(fd, view)
+            except BlockingIOError:
+                _wait(fd, writable=True)
+                continue
+        view = view[written:]
 
 
 class LineReader:
     """readline() over a file descriptor through read_chunk, for the SMTP session."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, budget=None):
         self.fd = fd
+        self.budget = budget
         self._buf = b""
         self._eof = False
 
@@ -45,7 +117,7 @@ class LineReader:
                 return self._take(end + 1)
             if len(self._buf) >= limit or self._eof:
                 return self._take(min(limit, len(self._buf)))
-            chunk = read_chunk(self.fd)
+            chunk = read_chunk(self.fd, self.budget)
             if chunk:
                 self._buf += chunk
             else:
@@ -63,6 +135,8 @@ class Sink:
         self.cap = cap
         self.kept = bytearray()
         self.total = 0
+        # "bytes" or "seconds" when the recorder's budget stopped the reading before the input ended.
+        self.budget_exceeded = None
         self._hash = sha256()
 
     def feed(self, data):
@@ -86,14 +160,14 @@ def _dot_line_end(buf):
     return min(ends) if ends else -1
 
 
-def read(fd, sink, dot_ends):
+def read(fd, sink, dot_ends, budget=None):
     """Feed everything from `fd` to `sink`; with `dot_ends`, stop at a line holding only "." (sendmail
     without -i/-oi), which is not part of the message. Input after that line is left unread, as sendmail
     does.
     """
     if not dot_ends:
         while True:
-            chunk = read_chunk(fd)
+            chunk = read_chunk(fd, budget)
             if not chunk:
                 return
             sink.feed(chunk)
@@ -102,7 +176,7 @@ def read(fd, sink, dot_ends):
     held = b"\n"
     virtual = True
     while True:
-        chunk = read_chunk(fd)
+        chunk = read_chunk(fd, budget)
         buf = held + chunk
         done = True
         if not chunk:

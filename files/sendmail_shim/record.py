@@ -304,12 +304,13 @@ class Record:
         return dumps(self.fields, _quote_ascii).replace("\x7f", "\\u007f").encode("ascii")
 
 
-def build(ctx, sink, sender, recipients, headers, *, extra=None, line_limit=None):
+def build(invocation, sink, sender, recipients, headers, *, extra=None, line_limit=None):
     """The record of one message, in the configured layout, within `line_limit` bytes (the configured
     `max_line_bytes` by default).
 
-    `ctx` carries what does not change between messages (config, identity, argv, options);
-    `extra` is merged into `sendmail_shim` (the SMTP session, an error).
+    `invocation` (core.Invocation) says who handed the message over, how and where; `extra` is merged
+    into `sendmail_shim` (the SMTP session, an error). The rescue passes what it can still trust: no
+    options and no headers (None) when those may be what failed.
 
     The message gets a fair share of the line: the caller-chosen values (header-derived fields, argv,
     recipients) are cut, largest first, until the message has at least half the line or all it could
@@ -317,13 +318,13 @@ def build(ctx, sink, sender, recipients, headers, *, extra=None, line_limit=None
     """
     event_id = new_id()
     precise, seconds = timestamp()
-    cfg = ctx.cfg
+    cfg = invocation.cfg
     room = (cfg.max_line_bytes if line_limit is None else line_limit) - _SLACK
     data = bytes(sink.kept)
     if cfg.log_format == "classic":
-        fields = _classic(ctx, seconds)
+        fields = _classic(invocation, seconds)
     else:
-        fields = _ecs(ctx, (event_id, precise), (sender, recipients), headers, extra)
+        fields = _ecs(invocation, (event_id, precise), (sender, recipients), headers, extra)
     cuts = _fit(fields, room - min(room // 2, _worst_cost(len(data))))
     if cuts:
         (fields if cfg.log_format == "classic" else fields["sendmail_shim"])["cut"] = cuts
@@ -336,38 +337,44 @@ def build(ctx, sink, sender, recipients, headers, *, extra=None, line_limit=None
         # Only when needed, so that records of ordinary messages keep exactly the original fields.
         if b64 is not None:
             fields["body_base64"] = b64
-        if truncated:
-            fields.update(truncated=True, bytes=sink.total, kept_bytes=kept, sha256=sink.hexdigest())
+        if truncated or sink.budget_exceeded:
+            fields.update(truncated=truncated, bytes=sink.total, kept_bytes=kept, sha256=sink.hexdigest())
+        if sink.budget_exceeded:
+            fields["budget_exceeded"] = sink.budget_exceeded
     else:
         message = fields["sendmail_shim"]["message"]
         message.update(bytes=sink.total, kept_bytes=kept, sha256=sink.hexdigest(), truncated=truncated)
+        if sink.budget_exceeded:
+            message["budget_exceeded"] = sink.budget_exceeded
         if b64 is not None:
             message["base64"] = b64
         fields["message"] = literal
     return Record(fields, event_id, kept)
 
 
-def _classic(ctx, seconds):
+def _classic(invocation, seconds):
     """The original Go sendmail-shim's fields (schema.CLASSIC_FIELDS), in its order; build adds the body."""
-    fields = {"time": seconds, "uid": str(ctx.identity.uid)}
-    if ctx.identity.name is not None:
-        fields["username"] = ctx.identity.name
-    fields["arguments"] = ctx.args
+    caller = invocation.caller
+    fields = {"time": seconds, "uid": str(caller.uid)}
+    if caller.name is not None:
+        fields["username"] = caller.name
+    fields["arguments"] = invocation.argv[1:]
     return fields
 
 
-def _ecs(ctx, event, envelope, headers, extra):
-    event_id, precise = event
-    sender, recipients = envelope
-    ident = ctx.identity
-    email = {
-        "direction": "outbound",
-        "local_id": event_id,
-        "from": {"address": headers.addresses("from")},
-        "to": {"address": headers.addresses("to")},
-        "cc": {"address": headers.addresses("cc")},
-        "bcc": {"address": headers.addresses("bcc")},
-    }
+def _header_fields(event_id, headers, caller, hostname):
+    """The email object and the kind (id, template): what the message's own header says."""
+    email = {"direction": "outbound", "local_id": event_id}
+    if headers is None:
+        return email, kind.of(caller.name or str(caller.uid), caller.parent_name, None, hostname)
+    email.update(
+        {
+            "from": {"address": headers.addresses("from")},
+            "to": {"address": headers.addresses("to")},
+            "cc": {"address": headers.addresses("cc")},
+            "bcc": {"address": headers.addresses("bcc")},
+        }
+    )
     message_id = headers.text("message-id")
     email.update(
         _nonempty(
@@ -380,40 +387,50 @@ def _ecs(ctx, event, envelope, headers, extra):
             }
         )
     )
-    made = kind.of(ident.name or str(ident.uid), ctx.parent[1], headers.text("subject"), ctx.hostname)
+    made = kind.of(caller.name or str(caller.uid), caller.parent_name, headers.text("subject"), hostname)
+    return email, made
+
+
+def _ecs(invocation, event, envelope, headers, extra):
+    event_id, precise = event
+    sender, recipients = envelope
+    caller = invocation.caller
+    argv = invocation.argv
+    options = invocation.options
+    email, made = _header_fields(event_id, headers, caller, invocation.hostname)
     # Dotted paths, nested by schema.nest: the fields readers rely on are spelled by the schema's names.
-    fields = schema.nest(
-        {
-            schema.TIMESTAMP: precise,
-            "ecs.version": ECS_VERSION,
-            "event.kind": "event",
-            "event.category": ["email"],
-            "event.type": ["info"],
-            "event.action": "email-submitted",
-            "event.dataset": "sendmail_shim.mail",
-            "event.module": "sendmail_shim",
-            schema.EVENT_ID: event_id,
-            schema.HOST: ctx.hostname,
-            schema.USER_ID: str(ident.uid),
-            schema.USER_NAME: ident.name or str(ident.uid),
-            "group.id": str(ident.gid),
-            "process.pid": ctx.pid,
-            "process.name": ctx.argv[0].rpartition("/")[2],
-            schema.ARGS: ctx.argv,
-            "process.args_count": len(ctx.argv),
-            "process.parent": _nonempty({"pid": ctx.parent[0], "name": ctx.parent[1]}),
-            "email": email,
-            "sendmail_shim.mode": ctx.options.mode_name,
-            "sendmail_shim.envelope.sender": sender,
-            schema.RECIPIENTS: recipients,
-            "sendmail_shim.options": ctx.options.to_record(),
-            schema.KIND_ID: made["id"],
-            schema.KIND_TEMPLATE: made["template"],
-            "sendmail_shim.message": {},
-        }
-    )
+    flat = {
+        schema.TIMESTAMP: precise,
+        "ecs.version": ECS_VERSION,
+        "event.kind": "event",
+        "event.category": ["email"],
+        "event.type": ["info"],
+        "event.action": "email-submitted",
+        "event.dataset": "sendmail_shim.mail",
+        "event.module": "sendmail_shim",
+        schema.EVENT_ID: event_id,
+        schema.HOST: invocation.hostname,
+        schema.USER_ID: str(caller.uid),
+        schema.USER_NAME: caller.name or str(caller.uid),
+        "group.id": str(caller.gid),
+        "process.pid": caller.pid,
+        "process.name": argv[0].rpartition("/")[2] if argv else None,
+        schema.ARGS: argv,
+        "process.args_count": len(argv),
+        "process.parent": _nonempty({"pid": caller.parent_pid, "name": caller.parent_name}),
+        "email": email,
+        schema.ENTRY: invocation.entry,
+        "sendmail_shim.mode": options.mode_name if options is not None else None,
+        "sendmail_shim.envelope.sender": sender,
+        schema.RECIPIENTS: recipients,
+        "sendmail_shim.options": options.to_record() if options is not None else None,
+        schema.KIND_ID: made["id"],
+        schema.KIND_TEMPLATE: made["template"],
+        "sendmail_shim.message": {},
+    }
+    fields = schema.nest(_nonempty(flat) if options is None else flat)
     if extra:
         fields["sendmail_shim"].update(extra)
-    if ctx.peer:
-        fields["source"] = ctx.peer
+    if caller.peer:
+        fields["source"] = caller.peer
     return fields

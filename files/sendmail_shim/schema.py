@@ -19,6 +19,10 @@ SUBJECT = "email.subject"
 RECIPIENTS = "sendmail_shim.envelope.recipients"
 KIND_ID = "sendmail_shim.kind.id"
 KIND_TEMPLATE = "sendmail_shim.kind.template"
+# Which entry point wrote the record: "recorder" (the resident recorder) or "exec" (the shim started
+# for the message).
+ENTRY = "sendmail_shim.entry"
+ENTRIES = ("recorder", "exec")
 MESSAGE = "message"
 # The classic layout: exactly the Go sendmail-shim's fields (plus the shim's lossless extras).
 CLASSIC_FIELDS = ("time", "uid", "username", "arguments", "body")

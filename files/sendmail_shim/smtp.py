@@ -17,13 +17,17 @@ class _Closed(Exception):
 
 
 class Session:
-    def __init__(self, ctx, inp, out, submit):
-        """`submit(sink, sender, recipients, headers, extra)` records a message: (in the log?, event id)."""
-        self.ctx = ctx
+    def __init__(self, hostname, cap, inp, out, submit, *, told=None):
+        """`submit(sink, sender, recipients, headers, extra)` records a message: (in the log?, event id);
+        `told()` is called once the reply about it is sent. `reading` is the message being read, for the
+        guard that keeps what was read whatever happens."""
+        self.hostname = hostname
+        self.cap = cap
         self.inp = inp
         self.out = out
         self.submit = submit
-        self.cap = ctx.cfg.max_message_bytes
+        self.told = told or (lambda: None)
+        self.reading = None
         self.helo = None
         self.esmtp = False
         self.errors = 0
@@ -49,14 +53,14 @@ class Session:
     def error(self, line):
         self.errors += 1
         if self.errors > MAX_ERRORS:
-            self.reply(f"421 4.7.0 {self.ctx.hostname} Error: too many errors")
+            self.reply(f"421 4.7.0 {self.hostname} Error: too many errors")
             raise _Closed
         self.reply(line)
 
     def run(self):
         """Serve until QUIT or end of input; the exit status: 0, or 75 if a message went to the fallback."""
         try:
-            self.reply(f"220 {self.ctx.hostname} ESMTP sendmail-shim")
+            self.reply(f"220 {self.hostname} ESMTP sendmail-shim")
             while True:
                 line = self.inp.readline(MAX_COMMAND)
                 if not line:
@@ -100,7 +104,7 @@ class Session:
         self._reset()
         if esmtp:
             self.reply(
-                f"250 {self.ctx.hostname}",
+                f"250 {self.hostname}",
                 f"250 SIZE {self.cap}",
                 "250 8BITMIME",
                 "250 PIPELINING",
@@ -108,7 +112,7 @@ class Session:
                 "250 HELP",
             )
         else:
-            self.reply(f"250 {self.ctx.hostname}")
+            self.reply(f"250 {self.hostname}")
         return False
 
     def _cmd_ehlo(self, arg):
@@ -177,10 +181,10 @@ class Session:
             return False
         self.reply("354 End data with <CR><LF>.<CR><LF>")
         sink = message.Sink(self.cap)
-        self.ctx.sink = sink
+        self.reading = sink
         if not self._read_data(sink):
             # The client went away mid-message: it has not handed the message over, nothing to record.
-            self.ctx.sink = None
+            self.reading = None
             raise _Closed
         smtp = {
             "helo": self.helo,
@@ -194,7 +198,7 @@ class Session:
         in_log, event_id = self.submit(
             sink, self.sender, self.recipients, headers.parse(sink.kept), extra={"smtp": smtp}
         )
-        self.ctx.sink = None
+        self.reading = None
         self._reset()
         if not in_log:
             self.fallback_used = True
@@ -207,7 +211,7 @@ class Session:
                 f"451 4.3.0 Error: could not write the mail log; message {event_id} kept in the fallback"
             )
         # The client knows now: a signal may end the session again.
-        self.ctx.release_signals()
+        self.told()
         return False
 
     def _read_data(self, sink):
@@ -271,5 +275,5 @@ def _path(arg, keyword):
     return address, params
 
 
-def serve(ctx, inp, out, submit):
-    return Session(ctx, inp, out, submit).run()
+def serve(hostname, cap, inp, out, submit, *, told=None):
+    return Session(hostname, cap, inp, out, submit, told=told).run()

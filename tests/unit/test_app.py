@@ -1,6 +1,5 @@
 """The shim end to end, run the way the launcher runs it: exit statuses, callers, config, trust, guard."""
 
-import base64
 import builtins
 import io
 import os
@@ -9,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from sendmail_shim import app, record
-from shimtest import CRON_MESSAGE, FILES, PYTHON, make_context
+from sendmail_shim import app, headers
+from shimtest import CRON_MESSAGE, FILES, PYTHON, config_environ, message_bytes
 
 PHP_MESSAGE = (
     b"To: dev@example.org\nSubject: =?UTF-8?B?w6l0w6k=?=\nX-Mailer: PHP/8.2\nCc: ops@example.org\n\nHi\n"
@@ -113,11 +112,11 @@ def test_invoked_as_is_argv0(shim):
 
 
 def test_missing_config_file_means_defaults(tmp_path):
-    ctx = app.Context(["sendmail"], {})
-    assert ctx.config_problems == [] or ctx.cfg.path == "/etc/sendmail-shim.conf"
+    inv = app.invocation(["sendmail"], {})
+    assert inv.config_problems == [] or inv.cfg.path == "/etc/sendmail-shim.conf"
     if not os.path.exists("/etc/sendmail-shim.conf"):
-        assert ctx.cfg.log_path == "/var/log/sendmail-shim/mail.ndjson"
-        assert ctx.cfg.max_message_bytes == 8 << 20
+        assert inv.cfg.log_path == "/var/log/sendmail-shim/mail.ndjson"
+        assert inv.cfg.max_message_bytes == 8 << 20
 
 
 def test_config_error_keeps_the_message_in_syslog_and_exits_75(shim):
@@ -229,12 +228,12 @@ def test_dangerous_options_never_open_their_file(tmp_path, monkeypatch, option):
     monkeypatch.setattr(builtins, "open", spy(real_open))
     monkeypatch.setattr(io, "open", spy(real_io_open))
     monkeypatch.setattr(os, "open", spy(real_os_open))
-    ctx = make_context(tmp_path)
+    environ = config_environ(tmp_path)
     r, w = os.pipe()
     os.write(w, b"Subject: x\n\nbody\n")
     os.close(w)
     monkeypatch.setattr(app, "STDIN_FD", r)
-    status = app.main(["sendmail", option, str(target), "-d0-99.127", "-i", "root"], ctx.environ)
+    status = app.main(["sendmail", option, str(target), "-d0-99.127", "-i", "root"], environ)
     os.close(r)
     assert status == 0
     assert str(target) not in opened
@@ -246,23 +245,22 @@ def test_unexpected_error_keeps_the_message(tmp_path, monkeypatch, syslog, capfd
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    ctx = make_context(tmp_path, syslog_socket=syslog.path)
-    monkeypatch.setattr(record, "build", broken)
+    environ = config_environ(tmp_path, syslog_socket=syslog.path)
+    monkeypatch.setattr(headers, "parse", broken)
     r, w = os.pipe()
     os.write(w, b"Subject: keep me\n\nbody\n")
     os.close(w)
     monkeypatch.setattr(app, "STDIN_FD", r)
-    status = app.main(["sendmail", "-i", "root"], ctx.environ)
+    status = app.main(["sendmail", "-i", "root"], environ)
     os.close(r)
     assert status == 75
     err = capfd.readouterr().err
     assert "internal error (RuntimeError: boom)" in err and "Traceback" not in err
-    kept = syslog.record()["sendmail_shim"]["message"]
-    assert base64.b64decode(kept["base64"]) == b"Subject: keep me\n\nbody\n"
+    assert message_bytes(syslog.record()) == b"Subject: keep me\n\nbody\n"
 
 
 def test_error_before_reading_still_reads_and_keeps_the_message(tmp_path, monkeypatch, syslog, capfd):
-    ctx = make_context(tmp_path, syslog_socket=syslog.path)
+    environ = config_environ(tmp_path, syslog_socket=syslog.path)
 
     def broken(*args, **kwargs):
         raise OSError("identity lookup failed")
@@ -272,9 +270,9 @@ def test_error_before_reading_still_reads_and_keeps_the_message(tmp_path, monkey
     os.write(w, b"early")
     os.close(w)
     monkeypatch.setattr(app, "STDIN_FD", r)
-    assert app.main(["sendmail", "root"], ctx.environ) == 75
+    assert app.main(["sendmail", "root"], environ) == 75
     os.close(r)
-    assert base64.b64decode(syslog.record()["sendmail_shim"]["message"]["base64"]) == b"early"
+    assert message_bytes(syslog.record()) == b"early"
 
 
 def test_runs_as_a_module_without_install(shim):

@@ -14,20 +14,29 @@ import threading
 import time
 
 import pytest
-from sendmail_shim import app, cli, fallback, headers, logwriter, record
-from shimtest import ENTRY, FILES, PYTHON, make_context, message_bytes, parse_record, sink_of
+from sendmail_shim import app, cli, core, fallback, headers, logwriter, record
+from shimtest import (
+    ENTRY,
+    FILES,
+    PYTHON,
+    config_environ,
+    make_invocation,
+    message_bytes,
+    parse_record,
+    sink_of,
+)
 
 
-def build(ctx, data, recipients=(), sender="s@x"):
+def build(inv, data, recipients=(), sender="s@x"):
     """The record line of `data` and the record, as a strict reader sees them."""
-    sink = sink_of(data, ctx.cfg.max_message_bytes)
+    sink = sink_of(data, inv.cfg.max_message_bytes)
     hdrs = headers.parse(sink.kept)
-    rcpts = list(recipients) + (hdrs.recipients() if ctx.options.extract_recipients else [])
-    line = record.build(ctx, sink, sender, rcpts, hdrs).line()
+    rcpts = list(recipients) + (hdrs.recipients() if inv.options.extract_recipients else [])
+    line = record.build(inv, sink, sender, rcpts, hdrs).line()
     return parse_record(line), line
 
 
-def run_main(ctx, data, argv=("sendmail", "-i", "root")):
+def run_main(environ, data, argv=("sendmail", "-i", "root")):
     """app.main in this process with `data` on its stdin; the exit status."""
     r, w = os.pipe()
     writer = threading.Thread(target=lambda: (os.write(w, data), os.close(w)))
@@ -35,7 +44,7 @@ def run_main(ctx, data, argv=("sendmail", "-i", "root")):
     saved = app.STDIN_FD
     app.STDIN_FD = r
     try:
-        return app.main(list(argv), ctx.environ)
+        return app.main(list(argv), environ)
     finally:
         app.STDIN_FD = saved
         writer.join()
@@ -69,12 +78,12 @@ def _canonical(name):
 def test_every_charset_name_gives_a_record(tmp_path):
     """Every codec name in encodings.aliases, with bytes that some codecs turn into lone surrogates:
     the record is strict UTF-8; a word decodes only with a text charset, else stays as written."""
-    ctx = make_context(tmp_path)
+    inv = make_invocation(tmp_path)
     decoded_with = set()
     for name in _charset_names():
         for payload in HOSTILE_PAYLOADS:
             word = f"=?{name}?B?{base64.b64encode(payload).decode()}?="
-            rec, line = build(ctx, f"Subject: {word}\n\nbody\n".encode())
+            rec, line = build(inv, f"Subject: {word}\n\nbody\n".encode())
             line.decode("utf-8")  # strict: no surrogate made it through
             subject = rec["email"]["subject"]
             if _canonical(name) in NOT_CHARSETS or _canonical(name) is None:
@@ -87,8 +96,7 @@ def test_every_charset_name_gives_a_record(tmp_path):
 
 def test_escape_codec_header_reaches_the_log(tmp_path):
     """=?unicode_escape?...?= used to decode to a lone surrogate: the record failed, exit 75."""
-    ctx = make_context(tmp_path)
-    status = run_main(ctx, b"Subject: =?unicode_escape?Q?=5Cud800?=\n\nhi\n")
+    status = run_main(config_environ(tmp_path), b"Subject: =?unicode_escape?Q?=5Cud800?=\n\nhi\n")
     assert status == 0
     (line,) = (tmp_path / "mail.ndjson").read_bytes().splitlines(keepends=True)
     assert parse_record(line)["email"]["subject"] == "=?unicode_escape?Q?=5Cud800?="
@@ -108,10 +116,10 @@ def _address_headers(count, width):
 
 def test_many_long_address_headers_stay_under_the_cap(tmp_path):
     limit = 65536
-    ctx = make_context(tmp_path, argv=("sendmail", "-t", "-i"), max_line_bytes=limit)
+    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i"), max_line_bytes=limit)
     body = b"line of body text\n" * 4000
     data = _address_headers(2000, 40) + b"Subject: s\n\n" + body
-    rec, line = build(ctx, data)
+    rec, line = build(inv, data)
     assert len(line) <= limit
     kept = rec["sendmail_shim"]["message"]
     assert message_bytes(rec) == data[: kept["kept_bytes"]]
@@ -131,8 +139,8 @@ def test_many_long_address_headers_stay_under_the_cap(tmp_path):
 def test_huge_argv_is_cut_to_the_cap(tmp_path):
     limit = 65536
     argv = ("sendmail", "-i", *[f"rcpt{i}@example.org" for i in range(20000)])
-    ctx = make_context(tmp_path, argv=argv, max_line_bytes=limit)
-    rec, line = build(ctx, b"Subject: s\n\nhello\n", recipients=argv[2:])
+    inv = make_invocation(tmp_path, argv=argv, max_line_bytes=limit)
+    rec, line = build(inv, b"Subject: s\n\nhello\n", recipients=argv[2:])
     assert len(line) <= limit
     assert rec["message"] == "Subject: s\n\nhello\n"
     cuts = {cut["field"]: cut for cut in rec["sendmail_shim"]["cut"]}
@@ -143,8 +151,8 @@ def test_huge_argv_is_cut_to_the_cap(tmp_path):
 def test_classic_layout_keeps_the_cap_and_says_what_it_cut(tmp_path):
     limit = 65536
     argv = ("sendmail", "-i", *[f"rcpt{i}@example.org" for i in range(20000)])
-    ctx = make_context(tmp_path, argv=argv, max_line_bytes=limit, log_format="classic")
-    rec, line = build(ctx, b"Subject: s\n\nhello\n")
+    inv = make_invocation(tmp_path, argv=argv, max_line_bytes=limit, log_format="classic")
+    rec, line = build(inv, b"Subject: s\n\nhello\n")
     assert len(line) <= limit
     assert rec["body"] == "Subject: s\n\nhello\n"
     (cut,) = rec["cut"]
@@ -159,10 +167,10 @@ def _plain_text(size):
 
 def test_8_mib_plain_text_is_kept_whole_as_text(tmp_path):
     """What docs/record.md promises for an 8 MiB plain-text message at the default settings."""
-    ctx = make_context(tmp_path)
+    inv = make_invocation(tmp_path)
     head = b"From: cron@host\nTo: root\nSubject: report\n\n"
     data = head + _plain_text((8 << 20) - len(head))
-    rec, line = build(ctx, data, recipients=["root"])
+    rec, line = build(inv, data, recipients=["root"])
     kept = rec["sendmail_shim"]["message"]
     assert kept["kept_bytes"] == kept["bytes"] == 8 << 20
     assert kept["truncated"] is False and "base64" not in kept
@@ -171,15 +179,15 @@ def test_8_mib_plain_text_is_kept_whole_as_text(tmp_path):
 
 
 def test_8_mib_plain_text_with_huge_headers_keeps_a_text_prefix(tmp_path):
-    ctx = make_context(tmp_path, argv=("sendmail", "-t", "-i"))
+    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i"))
     head = _address_headers(40000, 60) + b"Subject: report\n\n"
     data = head + _plain_text((8 << 20) - len(head))
-    rec, line = build(ctx, data)
-    assert len(line) <= ctx.cfg.max_line_bytes
+    rec, line = build(inv, data)
+    assert len(line) <= inv.cfg.max_line_bytes
     kept = rec["sendmail_shim"]["message"]
     assert "base64" not in kept
     assert kept["truncated"] is True
-    assert kept["kept_bytes"] >= ctx.cfg.max_line_bytes // 2 - 65536
+    assert kept["kept_bytes"] >= inv.cfg.max_line_bytes // 2 - 65536
     assert rec["message"].encode() == data[: kept["kept_bytes"]]
 
 
@@ -194,8 +202,8 @@ def test_t_recipient_after_many_fields_is_found(tmp_path):
 def test_one_long_to_gives_every_address(tmp_path):
     addresses = [f"user{i}@example.org" for i in range(5000)]
     data = ("To: " + ", ".join(addresses) + "\n\nbody\n").encode()
-    ctx = make_context(tmp_path, argv=("sendmail", "-t", "-i"))
-    rec, _ = build(ctx, data)
+    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i"))
+    rec, _ = build(inv, data)
     assert rec["sendmail_shim"]["envelope"]["recipients"] == addresses
     assert "cut" not in rec["sendmail_shim"]
 
@@ -213,8 +221,8 @@ def test_address_literals(value, addresses):
 
 
 def test_address_literal_on_the_command_line(tmp_path):
-    ctx = make_context(tmp_path, argv=("sendmail", "-i", "root@[IPv6:2001:db8::2]"))
-    assert app.command_line_recipients(ctx) == ["root@[IPv6:2001:db8::2]"]
+    inv = make_invocation(tmp_path, argv=("sendmail", "-i", "root@[IPv6:2001:db8::2]"))
+    assert core.command_line_recipients(inv) == ["root@[IPv6:2001:db8::2]"]
 
 
 # 4. Impossible dates stay in the raw headers only.
@@ -239,7 +247,7 @@ def test_impossible_dates(value, rfc3339):
 
 
 def test_impossible_date_is_not_in_the_record(tmp_path):
-    rec, _ = build(make_context(tmp_path), b"Date: Mon, 31 Feb 2025 10:00:00 +0000\n\nx\n")
+    rec, _ = build(make_invocation(tmp_path), b"Date: Mon, 31 Feb 2025 10:00:00 +0000\n\nx\n")
     assert "origination_timestamp" not in rec["email"]
     assert "31 Feb" in rec["message"]
 
@@ -386,8 +394,8 @@ def test_sendmail_boolean_option_values(args, ignore_dots, recipients):
 
 def test_bare_cr_line_ends(tmp_path):
     data = b"From: a@x\rTo: b@y, c@z\rSubject: old mac\r\rbody\rmore\r"
-    ctx = make_context(tmp_path, argv=("sendmail", "-t", "-i"))
-    rec, _ = build(ctx, data)
+    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i"))
+    rec, _ = build(inv, data)
     assert rec["email"]["subject"] == "old mac"
     assert rec["sendmail_shim"]["envelope"]["recipients"] == ["b@y", "c@z"]
     assert message_bytes(rec) == data
@@ -433,10 +441,10 @@ def test_rescue_record_of_a_large_message_stays_within_the_syslog_bound(tmp_path
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(record, "build", broken)
-    ctx = make_context(tmp_path, syslog_socket=syslog.path)
+    monkeypatch.setattr(headers, "parse", broken)
+    environ = config_environ(tmp_path, syslog_socket=syslog.path)
     data = os.urandom(8 << 20)
-    assert run_main(ctx, data) == 75
+    assert run_main(environ, data) == 75
     rec = syslog.record()
     kept = rec["sendmail_shim"]["message"]
     assert message_bytes(rec) == data[: kept["kept_bytes"]]

@@ -7,8 +7,8 @@ import string
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sendmail_shim import app, cli, headers, record
-from shimtest import make_context, message_bytes, parse_record, sink_of, strict_loads
+from sendmail_shim import app, cli, core, headers, record
+from shimtest import config_environ, make_invocation, message_bytes, parse_record, sink_of, strict_loads
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -19,9 +19,9 @@ arguments = st.lists(st.text(max_size=12), max_size=8)
 @SETTINGS
 @given(data=st.binary(max_size=4096), cap=st.integers(min_value=0, max_value=5000))
 def test_any_bytes_give_strict_json_and_the_exact_bytes(tmp_path, data, cap):
-    ctx = make_context(tmp_path)
+    inv = make_invocation(tmp_path)
     sink = sink_of(data, cap)
-    line = record.build(ctx, sink, "s", [], headers.parse(sink.kept)).line()
+    line = record.build(inv, sink, "s", [], headers.parse(sink.kept)).line()
     rec = strict_loads(line)
     kept = rec["sendmail_shim"]["message"]
     assert message_bytes(rec) == data[: kept["kept_bytes"]]
@@ -33,8 +33,8 @@ def test_any_bytes_give_strict_json_and_the_exact_bytes(tmp_path, data, cap):
 @SETTINGS
 @given(data=st.binary(max_size=2048))
 def test_any_bytes_in_classic_format(tmp_path, data):
-    ctx = make_context(tmp_path, log_format="classic")
-    rec = strict_loads(record.build(ctx, sink_of(data), "s", [], headers.parse(data)).line())
+    inv = make_invocation(tmp_path, log_format="classic")
+    rec = strict_loads(record.build(inv, sink_of(data), "s", [], headers.parse(data)).line())
     exact = (
         __import__("base64").b64decode(rec["body_base64"]) if "body_base64" in rec else rec["body"].encode()
     )
@@ -62,7 +62,7 @@ def test_any_header_text(value):
 @given(args=arguments, data=st.binary(max_size=2048))
 def test_the_whole_shim_never_crashes(tmp_path, monkeypatch, args, data):
     """Arbitrary argv and stdin through main(): a documented status and, for a message, a strict record."""
-    ctx = make_context(tmp_path)
+    environ = config_environ(tmp_path)
     log = tmp_path / "mail.ndjson"
     if log.exists():
         log.unlink()
@@ -71,7 +71,7 @@ def test_the_whole_shim_never_crashes(tmp_path, monkeypatch, args, data):
     os.close(w)
     monkeypatch.setattr(app, "STDIN_FD", r)
     try:
-        status = app.main(["sendmail", *args], ctx.environ)
+        status = app.main(["sendmail", *args], environ)
     finally:
         os.close(r)
     assert status in (0, 64, 75)
@@ -150,18 +150,18 @@ def header_blocks(draw):
     body=st.binary(max_size=3000),
     cap=st.sampled_from([2048, 4096, 8192, 10_000_000]),
 )
-def test_fuzzed_headers_give_one_capped_record_with_exact_bytes(tmp_path, monkeypatch, head, body, cap):
+def test_fuzzed_headers_give_one_capped_record_with_exact_bytes(tmp_path, head, body, cap):
     data = head + body
-    ctx = make_context(tmp_path, argv=("sendmail", "-t", "-i", "cmd@[IPv6:2001:db8::1]"))
-    ctx.cfg.max_line_bytes = cap
+    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i", "cmd@[IPv6:2001:db8::1]"))
+    inv.cfg.max_line_bytes = cap
     log = tmp_path / "mail.ndjson"
     log.unlink(missing_ok=True)
     r, w = os.pipe()
     os.write(w, data)
     os.close(w)
-    monkeypatch.setattr(app, "STDIN_FD", r)
+    inv.fds.stdin = r
     try:
-        status = app._deliver(ctx)
+        status = core.handle(inv)
     finally:
         os.close(r)
     assert status == 0
@@ -174,7 +174,7 @@ def test_fuzzed_headers_give_one_capped_record_with_exact_bytes(tmp_path, monkey
     hdrs = headers.parse(data)
     full = {
         "email.to.address": hdrs.addresses("to"),
-        "sendmail_shim.envelope.recipients": app._unique(["cmd@[IPv6:2001:db8::1]", *hdrs.recipients()]),
+        "sendmail_shim.envelope.recipients": core.unique(["cmd@[IPv6:2001:db8::1]", *hdrs.recipients()]),
     }
     recorded = {
         "email.to.address": rec["email"]["to"]["address"],

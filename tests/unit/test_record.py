@@ -7,13 +7,13 @@ import re
 
 import pytest
 from sendmail_shim import headers, record
-from shimtest import CRON_MESSAGE, make_context, message_bytes, sink_of, strict_loads
+from shimtest import CRON_MESSAGE, make_invocation, message_bytes, sink_of, strict_loads
 
 
 def build(tmp_path, data, argv=("sendmail", "-i", "root"), cap=8 << 20, **settings):
-    ctx = make_context(tmp_path, argv, **settings)
+    inv = make_invocation(tmp_path, argv, **settings)
     sink = sink_of(data, cap)
-    rec = record.build(ctx, sink, "root@host", ["root"], headers.parse(sink.kept))
+    rec = record.build(inv, sink, "root@host", ["root"], headers.parse(sink.kept))
     line = rec.line()
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     return strict_loads(line), line
@@ -142,9 +142,9 @@ def test_surrogates_in_argv_become_replacement_characters(tmp_path):
 
 
 def test_ascii_line_is_the_same_record(tmp_path):
-    ctx = make_context(tmp_path)
+    inv = make_invocation(tmp_path)
     data = b"Subject: \xc3\xa9\x7f\n\n\xff"
-    rec = record.build(ctx, sink_of(data), "s", [], headers.parse(data))
+    rec = record.build(inv, sink_of(data), "s", [], headers.parse(data))
     ascii_line = rec.ascii_line()
     assert ascii_line.isascii() and b"\x7f" not in ascii_line
     assert strict_loads(ascii_line) == strict_loads(rec.line())

@@ -4,12 +4,10 @@ import io
 
 import pytest
 from sendmail_shim import smtp
-from shimtest import make_context
 
 
 class Client:
     def __init__(self, tmp_path, script, cap=1000, in_log=True):
-        self.ctx = make_context(tmp_path, ("sendmail", "-bs"), max_message_bytes=str(cap), hostname="mx.test")
         self.submitted = []
         self.out = io.BytesIO()
 
@@ -17,7 +15,7 @@ class Client:
             self.submitted.append((bytes(sink.kept), sink.total, sender, list(recipients), extra))
             return in_log, f"id{len(self.submitted)}"
 
-        self.status = smtp.serve(self.ctx, io.BytesIO(script), self.out, submit)
+        self.status = smtp.serve("mx.test", cap, io.BytesIO(script), self.out, submit)
 
     @property
     def codes(self):
