@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from launcher_support import LIMITS, PYTHON, User
+from launcher_support import LIMITS, PYTHON, Recorder, User
 from shimtest import ShimLog
 from syslog_stub import SyslogStub
 
@@ -93,10 +93,10 @@ def _drop_user(user: User) -> None:
     subprocess.run(["groupdel", user.name], check=False, capture_output=True)
 
 
-def build_launcher(out: Path, svc: User, entry: Path, state_dir: Path) -> None:
+def build_launcher(out: Path, svc: User, entry: Path, state_dir: Path, socket: Path) -> None:
     subprocess.run(
         ["make", "-s", "-C", str(LAUNCHER_SRC), f"OUT={out}", f"SHIM_PYTHON={PYTHON}", f"SHIM_ENTRY={entry}",
-         f"SHIM_STATE_DIR={state_dir}"],
+         f"SHIM_STATE_DIR={state_dir}", f"SHIM_RECORDER_SOCKET={socket}"],
         check=True,
     )  # fmt: skip
     os.chown(out, 0, svc.gid)  # chown clears the mode's set-id bits: chmod after it
@@ -146,6 +146,7 @@ def caller(root_required):
 class StandIn:
     launcher: Path
     report_dir: Path
+    socket: Path  # where its recorder's socket would be: none but a test's own peer ever listens there
 
     def report(self) -> dict:
         return json.loads((self.report_dir / "report.json").read_text())
@@ -174,10 +175,12 @@ def standin(prefix, svc, state_dir):
     bindir = prefix / "bin"
     bindir.mkdir(mode=0o755)
     launcher = bindir / "sendmail"
-    build_launcher(launcher, svc, entry, state_dir)
+    socket_dir = prefix / "standin-run"
+    socket_dir.mkdir(mode=0o755)
+    build_launcher(launcher, svc, entry, state_dir, socket_dir / "recorder.sock")
     for name in ("mailq", "newaliases"):
         (bindir / name).symlink_to("sendmail")
-    return StandIn(launcher, report_dir)
+    return StandIn(launcher, report_dir, socket_dir / "recorder.sock")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +201,7 @@ def _spoilable_install(prefix, svc, standin):
     parent = prefix / "spoilable"
     parent.mkdir(mode=0o755)
     launcher = prefix / "bin" / "sendmail-spoilable"
-    build_launcher(launcher, svc, prefix / "standin" / "entry.py", parent / "state")
+    build_launcher(launcher, svc, prefix / "standin" / "entry.py", parent / "state", parent / "recorder.sock")
     return Spoilable(launcher, parent, parent / "state", standin.report_dir)
 
 
@@ -307,7 +310,10 @@ def hostile(_hostile_home):
 
 @dataclasses.dataclass(frozen=True)
 class Shim(ShimLog):
-    """The real shim behind a setuid launcher, with its own config, log directory and syslog stand-in."""
+    """The real shim behind a setuid launcher, with its own config, log directory and syslog stand-in.
+
+    `path` is how messages go: "recorder" (the resident recorder is listening on the launcher's socket) or
+    "exec" (it is not: the launcher execs the shim)."""
 
     launcher: Path
     lib: Path
@@ -315,6 +321,8 @@ class Shim(ShimLog):
     log_dir: Path
     log: Path
     syslog: SyslogStub
+    recorder: Recorder
+    path: str = "exec"
 
     def syslog_records(self) -> list[dict]:
         """Records the fallback sent, reassembled from their numbered parts."""
@@ -352,19 +360,55 @@ def _shim_install(prefix, svc, state_dir):
     config.chmod(0o644)
     sbin = prefix / "sbin"
     sbin.mkdir(mode=0o755)
+    socket_dir = prefix / "run"  # as /run/sendmail-shim: root's, nobody else writes it
+    socket_dir.mkdir(mode=0o755)
     launcher = sbin / "sendmail"
-    build_launcher(launcher, svc, package / "__main__.py", state_dir)
+    build_launcher(launcher, svc, package / "__main__.py", state_dir, socket_dir / "recorder.sock")
     for name in ("mailq", "newaliases"):
         (sbin / name).symlink_to("sendmail")
-    yield Shim(launcher, lib, config, log_dir, log_dir / "mail.ndjson", sock)
+    recorder = Recorder(lib, socket_dir / "recorder.sock", svc, config, prefix / "recorder.stderr")
+    yield Shim(launcher, lib, config, log_dir, log_dir / "mail.ndjson", sock, recorder)
+    recorder.stop()
     sock.close()
 
 
-@pytest.fixture
-def shim(_shim_install):
-    """The installed shim with an empty log and a drained syslog socket."""
-    for path in _shim_install.log_dir.iterdir():
+@pytest.fixture(scope="session", params=["exec", "recorder"])
+def shim_path(request):
+    """Session-wide, so that pytest runs every test of one path before it switches the recorder."""
+    return request.param
+
+
+def _fresh(install: Shim) -> None:
+    for path in install.log_dir.iterdir():
         path.unlink()
-    _shim_install.syslog.received()
-    _shim_install.syslog.datagrams.clear()
+    install.syslog.received()
+    install.syslog.datagrams.clear()
+
+
+@pytest.fixture
+def shim(_shim_install, shim_path):
+    """The installed shim with an empty log and a drained syslog socket, through both paths."""
+    if shim_path == "recorder":
+        _shim_install.recorder.ensure()
+    else:
+        _shim_install.recorder.stop()
+    _fresh(_shim_install)
+    return dataclasses.replace(_shim_install, path=shim_path)
+
+
+@pytest.fixture
+def exec_shim(_shim_install):
+    """The installed shim with no recorder: for what only the exec path does (the reason is in each test)."""
+    _shim_install.recorder.stop()
+    _fresh(_shim_install)
     return _shim_install
+
+
+@pytest.fixture
+def recorder_shim(_shim_install):
+    """The installed shim with its recorder listening; a test may restart it with another config."""
+    _shim_install.recorder.ensure()
+    _fresh(_shim_install)
+    yield dataclasses.replace(_shim_install, path="recorder")
+    if not _shim_install.recorder.running():
+        _shim_install.recorder.stop()

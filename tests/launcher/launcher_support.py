@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -50,3 +52,65 @@ def wait_for(predicate, timeout: float = 15.0):
             return value
         time.sleep(0.05)
     raise AssertionError("timed out waiting for the process under test")
+
+
+class Recorder:
+    """The resident recorder outside systemd, as the host's suites run it: started as root with --socket in
+    a root-owned directory, it hands the socket to the config's service_user and drops to that user."""
+
+    def __init__(self, lib: Path, socket: Path, svc: User, config: Path, errors: Path):
+        self.lib = lib
+        self.socket = socket
+        self.svc = svc
+        self.default_config = config
+        self.errors = errors
+        self.proc: subprocess.Popen | None = None
+        self.config: Path | None = None
+
+    def start(self, config: Path | None = None) -> None:
+        """Starts a recorder with config (the suite's by default), stopping the one running first."""
+        self.stop()
+        # Outside systemd nobody else removes the socket of a recorder that was killed.
+        self.socket.unlink(missing_ok=True)
+        self.config = config or self.default_config
+        with open(self.errors, "ab") as errors:
+            self.proc = subprocess.Popen(
+                [PYTHON, "-I", "-S", self.lib / "sendmail_shim" / "recorder.py", "--socket", self.socket],
+                env={"SENDMAIL_SHIM_CONFIG": str(self.config)}, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=errors,
+            )  # fmt: skip
+        wait_for(self._listening)
+
+    def _listening(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the recorder exited {self.proc.returncode}: {self.errors.read_text()}")
+        try:
+            info = self.socket.lstat()
+        except FileNotFoundError:
+            return False
+        return stat.S_ISSOCK(info.st_mode) and info.st_uid == self.svc.uid
+
+    def running(self) -> bool:
+        """Whether the recorder with the suite's config is up."""
+        return self.proc is not None and self.proc.poll() is None and self.config == self.default_config
+
+    def ensure(self) -> None:
+        if not self.running():
+            self.start()
+
+    def stop(self) -> None:
+        """SIGTERM: it finishes the messages it holds and exits 0. Whatever a test left at the socket's
+        place goes too."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            assert self.proc.wait(timeout=30) == 0, self.errors.read_text()
+            self.proc = None
+        self.socket.unlink(missing_ok=True)
+
+    def kill(self) -> None:
+        """SIGKILL: whatever it holds is lost, and its socket stays behind, refusing."""
+        assert self.proc is not None and self.proc.poll() is None
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc = None

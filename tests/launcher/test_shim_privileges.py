@@ -1,12 +1,16 @@
 """The real shim behind the setuid launcher: what a local caller can and cannot do to the log.
 
 The shim copy is installed root-owned in a temporary prefix, its default config path pointed at a test
-config (the launcher passes none); the fallback goes to a syslog socket the test reads.
+config (the launcher passes none); the fallback goes to a syslog socket the test reads. Every test that
+takes `shim` runs through both paths: the resident recorder listening on the launcher's socket, and no
+recorder (the launcher execs the shim). `exec_shim` and `recorder_shim` are for what only one path does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -14,7 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from launcher_support import PYTHON, as_user, has_cap_sys_resource, run, wait_for
+from launcher_support import PYTHON, User, as_user, has_cap_sys_resource, run, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -110,7 +114,9 @@ def test_mailq_with_stdout_closed_writes_nothing_into_the_log(shim, caller):
     assert shim.log_bytes() == b""
 
 
-def test_shim_runs_as_the_service_user_and_the_caller_cannot_signal_it(shim, caller, svc):
+def test_shim_runs_as_the_service_user_and_the_caller_cannot_signal_it(exec_shim, caller, svc):
+    """Exec path only: on the recorder's path no shim process of the caller's exists (next test)."""
+    shim = exec_shim
     proc = subprocess.Popen(as_user(caller, shim.launcher, "ops@example.org"), stdin=subprocess.PIPE, env={})
     status = Path(f"/proc/{proc.pid}/status")
     try:
@@ -130,6 +136,22 @@ def test_shim_runs_as_the_service_user_and_the_caller_cannot_signal_it(shim, cal
         assert proc.wait(timeout=30) == 0
     [rec] = shim.records()
     assert rec["user"]["id"] == str(caller.uid)
+
+
+def test_recorder_runs_as_the_service_user_and_the_caller_cannot_signal_it(recorder_shim, caller, svc):
+    shim = recorder_shim
+    status = Path(f"/proc/{shim.recorder.proc.pid}/status").read_text()
+    lines = dict(line.split(":\t", 1) for line in status.splitlines())
+    assert lines["Uid"].split() == [str(svc.uid)] * 4
+    assert lines["Gid"].split() == [str(svc.gid)] * 4
+    assert lines["Groups"].strip() == ""
+    assert lines["CapEff"].strip("0\n") == ""
+    code = f"import os\nos.kill({shim.recorder.proc.pid}, {int(signal.SIGKILL)})"
+    kill = run(as_user(caller, PYTHON, "-I", "-S", "-c", code))
+    assert b"PermissionError" in kill.stderr
+    proc = run(as_user(caller, shim.launcher, "ops@example.org"), stdin=MESSAGE)
+    assert proc.returncode == 0, proc.stderr
+    assert shim.records()[0]["user"]["id"] == str(caller.uid)
 
 
 def test_caller_can_neither_read_the_log_nor_write_into_its_directory(shim, caller, svc):
@@ -165,7 +187,8 @@ def test_ulimit_f_1_leaves_no_partial_line_and_keeps_the_message(shim, caller):
     after = shim.log_bytes()
     assert after.startswith(before)
     records = shim.records()  # fails on a partial line
-    if has_cap_sys_resource():
+    # The caller's limits reach the recorder not at all, the exec path's shim where root cannot lift them.
+    if has_cap_sys_resource() or shim.path == "recorder":
         assert proc.returncode == 0, proc.stderr
         assert len(records) == 2
     else:
@@ -177,7 +200,53 @@ def test_ulimit_f_1_leaves_no_partial_line_and_keeps_the_message(shim, caller):
         assert kept["user"]["id"] == str(caller.uid)
 
 
-def test_no_new_privs_caller_keeps_its_message_in_the_fallback(shim, caller):
+def test_no_new_privs_caller_lands_in_the_log_through_the_recorder(recorder_shim, caller):
+    shim = recorder_shim
+    proc = run(as_user(caller, shim.launcher, "ops@example.org", nnp=True), stdin=MESSAGE)
+    assert (proc.returncode, proc.stderr) == (0, b"")
+    [rec] = shim.records()
+    assert rec["user"] == {"id": str(caller.uid), "name": caller.name}
+    assert rec["group"] == {"id": str(caller.gid)}
+    assert rec["message"] == MESSAGE.decode()
+
+
+def test_nosuid_mount_caller_lands_in_the_log_through_the_recorder(recorder_shim, caller, prefix):
+    """The same launcher copied onto a nosuid mount: no privilege, but the socket is as good."""
+    shim = recorder_shim
+    with nosuid_copy(shim.launcher, prefix) as launcher:
+        proc = run(as_user(caller, launcher, "ops@example.org"), stdin=MESSAGE)
+        assert (proc.returncode, proc.stderr) == (0, b"")
+        [rec] = shim.records()
+        assert rec["user"]["id"] == str(caller.uid)
+        # Recorder stopped: the caller keeps today's behaviour, the message in the fallback.
+        shim.recorder.stop()
+        proc = run(as_user(caller, launcher, "ops@example.org"), stdin=MESSAGE)
+        assert proc.returncode == 75
+        assert "could not switch to the service user" in one_stderr_line(proc)
+        assert len(shim.syslog_records()) == 1
+
+
+@contextlib.contextmanager
+def nosuid_copy(launcher: Path, prefix: Path):
+    mountpoint = prefix / "nosuid"
+    mountpoint.mkdir(mode=0o755, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,mode=0755", "sst-lch-nosuid", mountpoint],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        copy = mountpoint / "sendmail"
+        shutil.copy2(launcher, copy)
+        os.chown(copy, 0, launcher.stat().st_gid)
+        copy.chmod(0o6755)
+        yield copy
+    finally:
+        subprocess.run(["umount", "-l", mountpoint], check=False)
+
+
+def test_no_new_privs_caller_keeps_its_message_in_the_fallback(exec_shim, caller):
+    """Exec path only: the recorder stopped, a caller without privilege still keeps its message."""
+    shim = exec_shim
     proc = run(as_user(caller, shim.launcher, "ops@example.org", nnp=True), stdin=MESSAGE)
     assert proc.returncode == 75
     assert "could not switch to the service user" in one_stderr_line(proc)
@@ -185,6 +254,26 @@ def test_no_new_privs_caller_keeps_its_message_in_the_fallback(shim, caller):
     [kept] = shim.syslog_records()
     assert kept["message"] == MESSAGE.decode()
     assert kept["user"]["id"] == str(caller.uid)
+
+
+def test_record_has_the_real_ids_when_the_effective_ones_differ(shim, caller):
+    """Root that lowered only its effective ids is recorded as root: the real ids are the caller."""
+    code = (
+        f"import os\nos.setresgid(-1, {caller.gid}, -1)\nos.setresuid(-1, {caller.uid}, -1)\n"
+        f"os.execv({str(shim.launcher)!r}, ['sendmail', 'ops@example.org'])\n"
+    )
+    proc = run([PYTHON, "-I", "-S", "-c", code], stdin=MESSAGE)
+    assert proc.returncode == 0, proc.stderr
+    [rec] = shim.records()
+    assert (rec["user"]["id"], rec["group"]["id"]) == ("0", "0")
+
+
+def test_record_has_the_callers_primary_group(shim, caller, svc):
+    in_another_group = User(caller.name, caller.uid, svc.gid)
+    proc = run(as_user(in_another_group, shim.launcher, "ops@example.org"), stdin=MESSAGE)
+    assert proc.returncode == 0, proc.stderr
+    [rec] = shim.records()
+    assert (rec["user"]["id"], rec["group"]["id"]) == (str(caller.uid), str(svc.gid))
 
 
 def test_newline_followed_by_json_adds_exactly_one_record(shim, caller):
