@@ -75,6 +75,17 @@ def clean_host(host):
     return host
 
 
+def recorder_on(host):
+    """Whether sendmail hands messages to the recorder here: the package starts its socket, and only the
+    role's sendmail_shim_recorder: false turns it off."""
+    return bool(host_vars(host).get("sendmail_shim_recorder", True))
+
+
+def expected_entry(host):
+    """The path a message takes to the log on this host: sendmail_shim.entry of its record."""
+    return "recorder" if recorder_on(host) else "exec"
+
+
 def token(label):
     return f"sst-{label}-{uuid.uuid4().hex[:12]}"
 

@@ -8,6 +8,7 @@ import testinfra
 from conftest import (
     LOG,
     TEST_USER,
+    expected_entry,
     host_vars,
     listening_tcp_ports,
     process_names,
@@ -39,13 +40,15 @@ def booted_image(host):
         subprocess.run(["podman", "rmi", "-f", image], check=False, capture_output=True)
 
 
-def test_first_boot_delivers_cron_mail_to_the_log(booted_image):
+def test_first_boot_delivers_cron_mail_to_the_log(host, booted_image):
     assert booted_image.file(LOG).is_file
     cron_token = token("first-boot")
     booted_image.check_output(f"echo '* * * * * echo {cron_token}' | crontab -u {TEST_USER} -")
     record = wait_for_record(booted_image, cron_token, timeout=90)
     assert record["user"]["id"] == str(uid_of(booted_image, TEST_USER))
     assert record["process"]["parent"]["name"] == "cron"
+    # The package enabled the recorder's socket where no systemd ran; the first boot started it.
+    assert record["sendmail_shim"]["entry"] == expected_entry(host)
 
 
 def test_no_mta_daemon_and_no_port_25_after_first_boot(booted_image):

@@ -22,6 +22,7 @@ from conftest import (
     TEST_USER,
     as_user,
     debian_version,
+    expected_entry,
     host_vars,
     listening_tcp_ports,
     process_names,
@@ -134,6 +135,7 @@ def test_sudo_refusal_is_mailed_with_the_callers_identity(shim_host):
     assert TEST_USER in record["message"]
     assert record["process"]["parent"]["name"] == "sudo"
     assert record["user"]["id"] == str(uid_of(shim_host, TEST_USER))
+    assert record["sendmail_shim"]["entry"] == expected_entry(shim_host)
     assert record["user"]["name"] == TEST_USER
     assert "-t" in record["process"]["args"]
 
@@ -143,6 +145,7 @@ def test_cron_job_output_is_mailed_as_the_jobs_user(shim_host, cron_tokens):
     record = wait_for_record(shim_host, cron_token, timeout=90)
     assert record["user"]["id"] == str(uid_of(shim_host, TEST_USER))
     assert record["process"]["parent"]["name"] == "cron"
+    assert record["sendmail_shim"]["entry"] == expected_entry(shim_host)
     assert record["email"]["subject"].startswith(f"Cron <{TEST_USER}@")
     assert "-FCronDaemon" in record["process"]["args"]
 
@@ -155,6 +158,7 @@ def test_mail_command_records_subject_and_user(shim_host):
     record = wait_for_record(shim_host, subject, timeout=10)
     assert record["email"]["subject"] == subject
     assert record["user"]["name"] == TEST_USER
+    assert record["sendmail_shim"]["entry"] == expected_entry(shim_host)
     assert "root" in record["sendmail_shim"]["envelope"]["recipients"]
 
 
@@ -170,6 +174,8 @@ def test_smtp_dialogue_on_stdio_records_the_envelope(shim_host):
     record = wait_for_record(shim_host, subject, timeout=10)
     assert record["sendmail_shim"]["envelope"]["sender"] == "app@example.org"
     assert record["sendmail_shim"]["envelope"]["recipients"] == ["ops@example.org"]
+    # -bs through the passed fds: the recorder holds the dialogue on the caller's stdin and stdout.
+    assert record["sendmail_shim"]["entry"] == expected_entry(shim_host)
 
 
 def test_mailq_says_the_queue_is_empty_and_newaliases_succeeds(shim_host):
