@@ -6,7 +6,8 @@ Only rendering: every number comes from the figures; every goal is computed from
 from __future__ import annotations
 
 MIB = 1 << 20
-# The shim's two paths, as the figures and the tables name them.
+# The shim's two paths, as the figures and the tables name them; the keys are also the values of the
+# record's entry field (the entry point that wrote it), which run.py checks against the schema.
 PATHS = {"recorder": "shim, recorder", "exec": "shim, exec path"}
 # Issue 15's bound for one message, which the recorder's bound multiplies by the messages it holds.
 RSS_PER_MESSAGE_MIB = 64
@@ -100,8 +101,10 @@ def latency_lines(out):
         "",
     ]
     for path, label in PATHS.items():
-        check = out["burst_check"][path]
-        lines.append(f"- {label}: {check_summary(check)}.")
+        lines.append(f"- {label}: {check_summary(out['burst_check'][path])}.")
+    lines += ["", "The same checker on each path's latency sends:", ""]
+    for label in PATHS.values():
+        lines.append(f"- {label}: {check_summary(lat[label]['check'])}.")
     lines.append("")
     return lines
 
@@ -110,8 +113,18 @@ def check_summary(check):
     return (
         f"{check['lines']} lines, {check['bad_lines']} not strict JSON, {check['present']}/"
         f"{check['expected']} messages present, {check['missing']} missing, {check['duplicated']} "
-        f"duplicated: **{'pass' if check['ok'] else 'FAIL'}**"
+        f"duplicated, written by {entries(check)}: **{'pass' if check['ok'] else 'FAIL'}**"
     )
+
+
+def entries(check):
+    """Who wrote the checked messages' records, from their entry field."""
+    return ", ".join(f"{entry} {count}" for entry, count in sorted(check["entries"].items())) or "nobody"
+
+
+def by_own_entry(check, path):
+    """The checked messages that the path's own entry point recorded."""
+    return check["entries"].get(path, 0)
 
 
 def memory_lines(out):
@@ -155,14 +168,14 @@ def memory_lines(out):
             f"| {label} | {mib(f['peak_kib'])} | {what} | {f['exit_ok']}/{procs} | {f['wall']:.1f} "
             f"| {f['unsent'] / MIB:.0f} MiB | {check_summary(f['check'])} |"
         )
-    limits = out["recorder_limits"]
+    limits, rec = out["recorder_limits"], flood["recorder"]
     lines += [
         "",
         "The recorder's limits in the installed configuration: "
         + ", ".join(f"`{key}` {value}" for key, value in limits.items())
-        + ". On the recorder path, launchers whose own CPU time was above "
-        f"{flood['recorder']['fallback_cpu_ms']} ms read the message themselves (they took the exec path "
-        f"after waiting for the recorder's `A`): {flood['recorder']['fallbacks']} of {procs}.",
+        + f". On the recorder path {procs - by_own_entry(rec['check'], 'recorder')} of the {procs} "
+        "messages were not recorded by the recorder (a launcher that waits 10 s for the recorder's `A` "
+        "takes the exec path).",
         "",
     ]
     return lines
@@ -182,6 +195,7 @@ def path_goals(out, path):
     mine, null, true = lat[label], lat["nullmailer"], lat["/bin/true"]
     speed, null_speed = throughput(burst[label]), throughput(burst["nullmailer"])
     check = out["burst_check"][path]
+    own_checks = [mine["check"], check, flood["check"]]
     if path == "recorder":
         bound, held = recorder_bound_mib(out)
         peak = (
@@ -225,6 +239,11 @@ def path_goals(out, path):
             f"{flood['check']['present']}/{flood['check']['expected']} present, "
             f"{flood['check']['bad_lines']} bad, {flood['check']['duplicated']} duplicated",
             flood["check"]["ok"],
+        ),
+        (
+            "every message recorded by this path's own entry point (latency, burst, messages at once)",
+            " / ".join(f"{by_own_entry(c, path)}/{c['expected']}" for c in own_checks),
+            all(by_own_entry(c, path) == c["expected"] for c in own_checks),
         ),
         (
             "p50 <= postfix p50 (issue 8)",

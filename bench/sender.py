@@ -4,7 +4,8 @@ Copied into the container and run with its own /usr/bin/python3 (stdlib only), s
 what a caller there pays: one exec of the command per message, stdin written, exit status read.
 Prints one JSON object on stdout.
 
-  sender.py latency --count N --token T -- CMD...   times N sequential sends (perf_counter around run)
+  sender.py latency --count N --token T -- CMD...   times N sequential sends (perf_counter around run);
+      tokens T-0-<i>, as one sender of the burst's, for check_log.py
   sender.py burst --procs P --count N --token T -- CMD...   P forked senders x N sends, wall time
   sender.py rss --size BYTES --token T -- CMD...   one message of BYTES, peak RSS of the child (wait4)
   sender.py flood --procs P --size BYTES --token T -- CMD...   P messages of BYTES at once, each fed by its
@@ -64,7 +65,7 @@ def latency(args):
     times, failures = [], 0
     cpu = children_cpu()
     for i in range(args.count):
-        seconds, status = send(args.cmd, f"{args.token}-{i}")
+        seconds, status = send(args.cmd, f"{args.token}-0-{i}")
         times.append(seconds)
         failures += status != 0
     return {"times": times, "failures": failures, "cpu": children_cpu() - cpu}

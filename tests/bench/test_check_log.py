@@ -61,3 +61,17 @@ def test_lines_a_strict_reader_refuses_are_counted(tmp_path, bad):
     path.write_bytes(good.encode() + bad.encode("latin-1"))
     got = check_log.check([str(path)], TOKEN, 2, 2)
     assert got["bad_lines"] == 1, got
+
+
+def test_records_are_counted_by_their_entry_nested_or_flat(tmp_path):
+    lines = [
+        line(0, 0, sendmail_shim={"entry": "recorder"}),
+        line(0, 1, sendmail_shim={"entry": "recorder"}),
+        line(1, 0, **{"sendmail_shim.entry": "exec"}),
+        line(1, 1),
+        json.dumps({"sendmail_shim": {"entry": "recorder"}, "message": "another token"}) + "\n",
+    ]
+    path = write(tmp_path / "mail.ndjson", lines)
+    got = check_log.check([path], TOKEN, 2, 2, entry_field="sendmail_shim.entry")
+    assert got["entries"] == {"recorder": 2, "exec": 1, "None": 1}
+    assert check_log.check([path], TOKEN, 2, 2)["entries"] == {}

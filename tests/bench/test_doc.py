@@ -25,19 +25,28 @@ def burst(wall, cpu=1.0, recorder=0.0):
     }
 
 
-def check(ok=True):
-    return {"lines": 3300, "bad_lines": 0, "present": 3200 if ok else 3199, "expected": 3200,
-            "missing": 0 if ok else 1, "duplicated": 0, "ok": ok}  # fmt: skip
+def check(ok=True, expected=3200, entry="recorder"):
+    present = expected if ok else expected - 1
+    return {
+        "lines": 3300,
+        "bad_lines": 0,
+        "present": present,
+        "expected": expected,
+        "missing": expected - present,
+        "duplicated": 0,
+        "ok": ok,
+        "entries": {entry: present},
+    }
 
 
 def one_message(kib):
     return {"maxrss_kib": kib, "vmhwm_kib": kib, "status": 0, "seconds": 4.0, "unsent": 0}
 
 
-def flood(peak_kib, **extra):
+def flood(peak_kib, entry, **extra):
     return {"wall": 90.0, "writers_failed": 0, "exit_ok": 64, "statuses": [0], "unsent": 0,
-            "rss_sum_kib": 64 * 50 * 1024, "fallback_cpu_ms": 100, "fallbacks": 0,
-            "check": {**check(), "present": 64, "expected": 64}, "peak_kib": peak_kib, **extra}  # fmt: skip
+            "rss_sum_kib": 64 * 50 * 1024,
+            "check": check(expected=64, entry=entry), "peak_kib": peak_kib, **extra}  # fmt: skip
 
 
 @pytest.fixture
@@ -67,8 +76,17 @@ def figures():
         },
         "recorder_limits": {"recorder_max_connections": 16, "max_message_bytes": 8 * MIB},
         "latency": {
-            REC: latency(2.0, 1.5, caller_cpu=0.5, recorder_cpu=1.0, recorder_pid=321),
-            EXE: latency(17.0, 15.7, caller_cpu=15.7, recorder_cpu=0.0, recorder_pid=0),
+            REC: latency(
+                2.0, 1.5, caller_cpu=0.5, recorder_cpu=1.0, recorder_pid=321, check=check(expected=200)
+            ),
+            EXE: latency(
+                17.0,
+                15.7,
+                caller_cpu=15.7,
+                recorder_cpu=0.0,
+                recorder_pid=0,
+                check=check(expected=200, entry="exec"),
+            ),
             "exim4": latency(11.5, 8.2),
             "postfix": latency(10.2, 9.6),
             "nullmailer": latency(6.0, 5.6),
@@ -82,9 +100,12 @@ def figures():
             "postfix": burst(18.0),
             "nullmailer": burst(8.0),
         },
-        "burst_check": {"recorder": check(), "exec": check()},
+        "burst_check": {"recorder": check(), "exec": check(entry="exec")},
         "rss": {path: {str(size): one_message(49 * 1024) for size in sizes} for path in doc.PATHS},
-        "flood": {"recorder": flood(600 * 1024, idle_kib=20 * 1024), "exec": flood(50 * 1024)},
+        "flood": {
+            "recorder": flood(600 * 1024, "recorder", idle_kib=20 * 1024),
+            "exec": flood(50 * 1024, "exec"),
+        },
         "profile": {
             "interpreter_imports_ms": 3.3,
             "shim_imports_ms": 6.4,
@@ -141,6 +162,7 @@ def test_a_failed_check_fails_its_goal_and_shows_in_the_doc(figures):
     assert got["the same: every message in the log once, every line strict JSON"] == [True, False]
     assert f"- {REC}: 3300 lines, 0 not strict JSON, 3199/3200 messages present" in doc.render(figures)
     assert "**FAIL**" in doc.render(figures)
+    assert "**FAIL**" in doc.render(figures)
 
 
 def test_the_goal_table_has_both_paths_side_by_side(figures):
@@ -166,3 +188,18 @@ def test_a_busy_machine_is_said(figures):
 def test_the_doc_from_saved_figures_is_the_same(figures):
     saved = json.loads(json.dumps(copy.deepcopy(figures)))
     assert doc.render(saved) == doc.render(figures)
+
+
+OWN_ENTRY = "every message recorded by this path's own entry point (latency, burst, messages at once)"
+
+
+def test_messages_the_other_entry_recorded_fail_the_path(figures):
+    assert met(figures)[OWN_ENTRY] == [True, True]
+    # Three of the flood's messages went the exec path: the launcher waited 10 s for the recorder.
+    figures["flood"]["recorder"]["check"]["entries"] = {"recorder": 61, "exec": 3}
+    assert met(figures)[OWN_ENTRY] == [False, True]
+    text = doc.render(figures)
+    assert "On the recorder path 3 of the 64 messages were not recorded by the recorder" in text
+    assert "written by exec 3, recorder 61: **pass**" in text
+    cells = dict(doc.goals(figures))[OWN_ENTRY]
+    assert cells[0] == ("200/200 / 3200/3200 / 61/64", False)
