@@ -387,9 +387,10 @@ def message_analysis(out):
         "",
         f"Exec path: of its p50 of {ms(exe['p50'])} ms, {ms(true['p50'])} ms is an exec as such and "
         f"{ms(bare['p50'])} ms is what a bare `python3 -I -S -c pass` takes in all; the "
-        f"{ms(exe['p50'] - bare['p50'])} ms above that are the setuid launcher (which first tries the "
-        "socket and finds nobody listening) and the shim's own work. Under `-X importtime` (instrumented, "
-        f"so larger than in a plain run) the bare interpreter's own imports take "
+        f"{ms(exe['p50'] - bare['p50'])} ms above that are the setuid launcher (which first looks for "
+        "the recorder's socket and finds none: the stopped socket unit removes it) and the shim's own "
+        "work. Under `-X importtime` (instrumented, so larger than in a plain run) the bare "
+        "interpreter's own imports take "
         f"{prof['interpreter_imports_ms']:.1f} ms and the {prof['shim_import_count']} modules the shim "
         f"adds {prof['shim_imports_ms']:.1f} ms.",
         "",
