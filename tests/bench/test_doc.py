@@ -203,3 +203,23 @@ def test_messages_the_other_entry_recorded_fail_the_path(figures):
     assert "written by exec 3, recorder 61: **pass**" in text
     cells = dict(doc.goals(figures))[OWN_ENTRY]
     assert cells[0] == ("200/200 / 3200/3200 / 61/64", False)
+
+
+def test_a_full_run_has_the_fleet_and_its_goals(figures):
+    def ansible(seconds, changed, tasks=12):
+        return {"seconds": seconds, "changed": changed, "tasks_run": tasks, "tasks_skipped": 25,
+                "slowest": [["Install the package", seconds / 4]], "changed_tasks": []}  # fmt: skip
+
+    figures.update(
+        floor=ansible(4.8, 1, tasks=1),
+        converge=ansible(18.9, 5),
+        rerun=ansible(8.3, 0, tasks=8),
+        fleet={**ansible(89.4, 50), "hosts": 10},
+        podman_costs={"exec": 187.0, "cp": 158.0},
+    )
+    text = doc.render(figures)
+    assert "| converge, one fresh host | 18.9 | 3.94 | 5 | 12 |" in text
+    assert (
+        "| re-run <= 1.0 x the floor, changed=0 | 1.73 x (8.3 s vs 4.8 s), changed=0 | **not met** |" in text
+    )
+    assert "Not measured in this run" not in text
