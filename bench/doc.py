@@ -96,7 +96,8 @@ def latency_lines(out):
         "and through the burst, and the service stayed stopped through the exec path's.",
         "",
         f"Burst: {setup['burst_procs']} concurrent senders (forked processes, released together) x "
-        f"{setup['burst_count']} messages each, wall time from release to the last exit. Checker on the "
+        f"{setup['burst_count']} messages each, wall time from release to the last exit; `/bin/true`'s "
+        "burst is the floor: the most that the senders themselves manage on this machine. Checker on the "
         "shim's log (every file of it) after each path's burst:",
         "",
     ]
@@ -220,7 +221,8 @@ def path_goals(out, path):
         ),
         (
             "burst msg/s >= 2 x nullmailer's (issue 18)",
-            f"{speed / null_speed:.2f} x ({speed:.0f} vs {null_speed:.0f} msg/s)",
+            f"{speed / null_speed:.2f} x ({speed:.0f} vs {null_speed:.0f} msg/s; the senders' floor "
+            f"{throughput(burst['/bin/true']):.0f})",
             speed >= 2 * null_speed,
         ),
         (
@@ -402,6 +404,18 @@ def message_analysis(out):
     ]
     lines += [f"| {i['module']} | {i['self_ms']:.2f} | {i['cumulative_ms']:.2f} |" for i in prof["imports"]]
     lines += ["", "cProfile of the same run, by cumulative time:", "", "```", *prof["cprofile"], "```", ""]
+    rec_prof = out["recorder_profile"]
+    lines += [
+        f"The recorder's CPU by function: {rec_prof['messages']} cron messages through the launcher to a "
+        "recorder started by hand on the same socket under cProfile, one profiler per thread (the "
+        f"accepting thread and each connection's), merged ({rec_prof['summary']}). cProfile slows what it "
+        "measures: read the shares, not the times.",
+        "",
+        "```",
+        *rec_prof["cprofile"],
+        "```",
+        "",
+    ]
     return lines
 
 

@@ -187,7 +187,7 @@ def install_mta(kind):
 def add_bench_user_and_tools(name):
     in_box(name, "useradd", "--create-home", "--shell", "/bin/sh", BENCH_USER)
     in_box(name, "mkdir", "-p", TOOLS)
-    for tool in ("sender.py", "check_log.py"):
+    for tool in ("sender.py", "check_log.py", "recorder_profile.py"):
         run(["podman", "cp", str(REPO / "bench" / tool), f"{name}:{TOOLS}/{tool}"])
     in_box(name, "chmod", "-R", "a+rX", TOOLS)
 
@@ -364,6 +364,40 @@ def profile_shim(bench_uid):
     }
 
 
+def profile_recorder(sizes):
+    """The recorder's CPU per message by function: the units stopped, the recorder started by hand under
+    bench/recorder_profile.py on the layout's socket (so the launcher trusts it as it trusts systemd's),
+    sizes.latency cron messages sent through the launcher, then SIGTERM; the merged profile of its threads.
+    """
+    set_path("exec", "sst-profile-recorder")
+    socket_path = LAYOUT["recorder_socket_path"]
+    pidfile, report = "/run/sst-bench-recorder.pid", "/run/sst-bench-recorder.profile"
+    recorder = f"{LAYOUT['libdir']}/sendmail_shim/recorder.py"
+    in_box(SHIM_HOST, "install", "-d", "-m", "0755", os.path.dirname(socket_path))
+    run([
+        "podman", "exec", "-d", SHIM_HOST, "sh", "-c",
+        f"exec python3 -I -S {TOOLS}/recorder_profile.py {pidfile} {recorder} --socket {socket_path} "
+        f">{report} 2>&1",
+    ])  # fmt: skip
+    wait = (
+        f"for i in $(seq 100); do [ -S {socket_path} ] && [ -s {pidfile} ] && exit 0; sleep 0.1; done; exit 1"
+    )
+    if in_box(SHIM_HOST, "sh", "-c", wait, check=False).returncode != 0:
+        raise RuntimeError(f"the profiled recorder did not listen: {in_box(SHIM_HOST, 'cat', report).stdout}")
+    mark = "sst-profile-recorder"
+    sender(SHIM_HOST, "latency", mark, [SENDMAIL, *CRON_ARGS], count=sizes.latency)
+    stop = f"pid=$(cat {pidfile}); kill -TERM $pid; while kill -0 $pid 2>/dev/null; do sleep 0.1; done"
+    in_box(SHIM_HOST, "sh", "-c", stop, timeout=60)
+    text = in_box(SHIM_HOST, "cat", report).stdout
+    check = check_log(mark, 1, sizes.latency)
+    if check["entries"].get("recorder") != sizes.latency:
+        raise RuntimeError(f"the profiled recorder did not record every message: {check}\n{text[-2000:]}")
+    lines = [line for line in text.splitlines() if line.strip()]
+    head = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    summary = next(line for line in lines if line.startswith("threads profiled:"))
+    return {"messages": sizes.latency, "summary": summary, "cprofile": lines[max(head - 2, 0) : head + 26]}
+
+
 def collect_converge(sizes, logdir, out):
     """The floor, one fresh host, its re-run and a fresh fleet, in that order."""
     say(f"starting {SHIM_HOST} and {FLOOR_HOST} from {IMAGE}, both with exim4")
@@ -504,13 +538,11 @@ def latency_row(got):
     }
 
 
-def burst(name, label, sizes, path=None):
+def burst(name, label, sizes, path=None, cmd=(SENDMAIL, *CRON_ARGS)):
     """One burst; on a shim path the recorder's CPU over it is counted as well."""
-    token = f"sst-burst-{path or label}"
+    token = f"sst-burst-{path or re.sub(r'[^a-z0-9]', '', label)}"
     before = set_path(path, token) if path else None
-    got = sender(
-        name, "burst", token, [SENDMAIL, *CRON_ARGS], procs=sizes.burst_procs, count=sizes.burst_count
-    )
+    got = sender(name, "burst", token, list(cmd), procs=sizes.burst_procs, count=sizes.burst_count)
     got["caller_cpu_per_message"] = got["cpu"] / got["messages"] * 1000
     got["recorder_cpu_per_message"] = 0.0
     if path:
@@ -627,11 +659,14 @@ def collect_messages(sizes, out):
     for kind in MTAS:
         out["burst"][kind] = burst(PREFIX + kind, kind, sizes)
         wait_drained(kind)
+    # The floor of the burst: what 64 senders on 2 cores manage when each send is only an exec.
+    out["burst"]["/bin/true"] = burst(SHIM_HOST, "/bin/true", sizes, cmd=["/bin/true"])
 
     out["rss"] = {path: single_messages(path, sizes) for path in PATHS}
     out["flood"] = {path: flood(path, sizes) for path in PATHS}
     set_path("exec", "sst-profile")
     out["profile"] = profile_shim(bench_uid)
+    out["recorder_profile"] = profile_recorder(sizes)
     remove(mta_names)
 
 
