@@ -20,7 +20,17 @@ EX_OSERR = 71
 ACCEPT_SECONDS = 10
 
 
+def _standard_streams():
+    """Closed fds 0, 1 and 2 become /dev/null, as the launcher makes them before the hand-off."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)
+
+
 def hand_over(path, argv):
+    _standard_streams()
     block = b"".join(os.fsencode(arg) + b"\0" for arg in argv)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

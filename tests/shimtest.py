@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pwd
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sendmail_shim import app, cli, message
@@ -18,6 +21,10 @@ from sendmail_shim import app, cli, message
 REPO = Path(__file__).resolve().parents[1]
 FILES = REPO / "files"
 ENTRY = FILES / "sendmail_shim" / "__main__.py"
+RECORDER = FILES / "sendmail_shim" / "recorder.py"
+# The launcher's socket side, for the suites that run the recorder path without the launcher.
+HANDOFF = REPO / "tests" / "handoff.py"
+ENTRY_POINTS = ("exec", "recorder")
 # The interpreter the launcher runs the shim with; the venv's where a machine has no system python3.
 SYSTEM_PYTHON = "/usr/bin/python3"
 PYTHON = SYSTEM_PYTHON if os.path.exists(SYSTEM_PYTHON) else sys.executable
@@ -149,6 +156,8 @@ class Shim(ShimLog):
         self.user = user
         self.default_args = tuple(default_args)
         self.settings = {"log_path": str(log), "syslog_socket": str(syslog.path)}
+        # The Recorder the command hands messages to (through_recorder); None on the exec path.
+        self.recorder = None
         self.configure()
 
     @property
@@ -192,3 +201,79 @@ class Shim(ShimLog):
             [*wrap, *self.argv(*args)], stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=self.env(), cwd="/", **self._identity(), **kwargs,
         )  # fmt: skip
+
+
+def parametrize_entry_points(metafunc):
+    """The suites' pytest_generate_tests: every test of the `shim` fixture runs through each entry point
+    (the fixture's param), except those marked exec_only or recorder_only."""
+    if "shim" in metafunc.fixturenames:
+        only = [name for name in ENTRY_POINTS if metafunc.definition.get_closest_marker(f"{name}_only")]
+        metafunc.parametrize("shim", only or list(ENTRY_POINTS), indirect=True)
+
+
+def _listening(path: Path) -> bool:
+    """Whether a UNIX socket at `path` accepts connections now (without connecting, which the recorder
+    would log as a broken hand-off)."""
+    with open("/proc/net/unix") as table:
+        for line in table:
+            fields = line.split()
+            # Flags 00010000: __SO_ACCEPTCON, a listening socket.
+            if len(fields) == 8 and fields[7] == str(path) and fields[3] == "00010000":
+                return True
+    return False
+
+
+class Recorder:
+    """A recorder as the suites run it: `--socket` in `directory`, the shim's config, started as `user`
+    (a (uid, gid); None: as the runner). Its stderr (the journal's part) is kept in a file."""
+
+    def __init__(self, config: Path, directory: Path, user=None):
+        self.config = Path(config)
+        self.socket = Path(directory) / "recorder.sock"
+        self.stderr_path = Path(directory) / "recorder.err"
+        self.user = user
+        self.proc = None
+
+    def start(self) -> Recorder:
+        identity = (
+            {} if self.user is None else {"user": self.user[0], "group": self.user[1], "extra_groups": []}
+        )
+        with open(self.stderr_path, "ab") as err:
+            self.proc = subprocess.Popen(
+                [PYTHON, "-I", "-S", str(RECORDER), "--socket", str(self.socket)], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=err, cwd="/", **identity,
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "SENDMAIL_SHIM_CONFIG": str(self.config)},
+            )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while not _listening(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the recorder did not start: {self.log()}")
+            time.sleep(0.01)
+        return self
+
+    def log(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def stop(self, timeout=60) -> int:
+        """SIGTERM, then its exit status once it has finished what it holds."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+
+def through_recorder(shim: Shim, directory: Path) -> Recorder:
+    """Run `shim` through a recorder of its own (started as the shim's user, which it then stays: a
+    recorder started as root drops to the config's service_user, here that same user)."""
+    shim.configure(service_user=pwd.getpwuid(shim.uid).pw_name)
+    recorder = Recorder(shim.config, directory, shim.user).start()
+    shim.command = [PYTHON, "-I", "-S", str(HANDOFF), str(recorder.socket), "sendmail"]
+    shim.recorder = recorder
+    return recorder
+
+
+def stop_cleanly(recorder: Recorder) -> None:
+    """A suite's teardown: the recorder stops on SIGTERM with status 0 and never logged a traceback."""
+    status = recorder.stop()
+    log = recorder.log()
+    assert "Traceback" not in log, log
+    assert status == 0, log

@@ -96,6 +96,13 @@ def _take_fds(ancdata, fds):
 
 def _receive(conn, fds):
     """The hand-off's argv; the passed descriptors land in `fds`. Refused when it breaks the contract."""
+    try:
+        return _receive_within(conn, fds)
+    except TimeoutError:
+        raise Refused(f"not complete within {HANDOFF_SECONDS:g} seconds") from None
+
+
+def _receive_within(conn, fds):
     deadline = time.monotonic() + HANDOFF_SECONDS
     header = b""
     rights = 0

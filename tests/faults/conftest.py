@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from faults_support import CRON_ARGS, SyslogSink, runner_ids
-from shimtest import FILES, Shim
+from shimtest import FILES, Shim, parametrize_entry_points, stop_cleanly, through_recorder
 from shimtest import SYSTEM_PYTHON as PYTHON
 
 
@@ -31,8 +31,12 @@ def syslog(workdir):
     sink.close()
 
 
+def pytest_generate_tests(metafunc):
+    parametrize_entry_points(metafunc)
+
+
 @pytest.fixture
-def shim(workdir, syslog):
+def shim(request, workdir, syslog):
     if not os.access(PYTHON, os.X_OK):
         pytest.skip(f"needs {PYTHON}: the interpreter the launcher runs the shim with")
     uid, gid = runner_ids()
@@ -47,7 +51,17 @@ def shim(workdir, syslog):
         user=(uid, gid) if os.geteuid() == 0 else None, default_args=CRON_ARGS,
     )  # fmt: skip
     shim.configure(service_user="sst-faults-nobody")
-    return shim
+    if request.param == "exec":
+        yield shim
+        return
+    # The recorder runs as the runner too (it binds as itself), in a directory the runner owns.
+    run = workdir / "run"
+    run.mkdir(mode=0o755)
+    os.chown(run, uid, gid)
+    through_recorder(shim, run)
+    yield shim
+    # The one running now: a test may have restarted it.
+    stop_cleanly(shim.recorder)
 
 
 @pytest.fixture

@@ -148,6 +148,7 @@ def test_forced_rotation_during_a_1000_message_burst_loses_nothing(shim, workdir
     assert counts == Counter(f"sst-rot-{i}" for i in range(1000))
 
 
+@pytest.mark.exec_only(reason="the caller's RLIMIT_FSIZE binds the exec'd shim, not the recorder")
 def test_callers_file_size_limit_never_leaves_a_partial_line(shim, syslog):
     assert shim.run(stdin=message("sst-first")).returncode == 0
     limit = shim.log.stat().st_size + 4096
@@ -211,6 +212,7 @@ def _kill_mid_write(shim, data):
         return proc.returncode == -9 and f.read(1) != b"\n"
 
 
+@pytest.mark.exec_only(reason="kills the exec'd writer; the recorder killed mid-message is test_recorder's")
 def test_kill_in_mid_write_of_a_large_record_leaves_later_records_whole(shim):
     shim.configure(max_message_bytes="256M", max_line_bytes="256M")
     assert shim.run(stdin=message("sst-earlier")).returncode == 0

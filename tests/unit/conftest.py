@@ -4,9 +4,10 @@ import os
 import shutil
 import signal
 import tempfile
+from pathlib import Path
 
 import pytest
-from shimtest import Shim
+from shimtest import Shim, parametrize_entry_points, stop_cleanly, through_recorder
 from syslog_stub import SyslogStub
 
 
@@ -46,8 +47,24 @@ def syslog():
     listener.close()
 
 
+def pytest_generate_tests(metafunc):
+    parametrize_entry_points(metafunc)
+
+
 @pytest.fixture
-def shim(tmp_path, syslog):
-    """The shim in a sandbox: its own config, log directory and syslog socket."""
+def shim(request, tmp_path, syslog):
+    """The shim in a sandbox: its own config, log directory and syslog socket; run through the entry
+    point of the test's parameter (exec, or a recorder of its own)."""
     (tmp_path / "log").mkdir()
-    return Shim(tmp_path / "sendmail-shim.conf", tmp_path / "log" / "mail.ndjson", syslog)
+    shim = Shim(tmp_path / "sendmail-shim.conf", tmp_path / "log" / "mail.ndjson", syslog)
+    if request.param == "exec":
+        yield shim
+        return
+    # A short path of its own: AF_UNIX paths are limited to 108 bytes, pytest's tmp_path may be longer.
+    directory = tempfile.mkdtemp(prefix="sst-core-", dir="/tmp")
+    try:
+        through_recorder(shim, Path(directory))
+        yield shim
+        stop_cleanly(shim.recorder)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)

@@ -84,6 +84,9 @@ def test_invalid_mode_is_64(shim):
     assert shim.records() == []
 
 
+@pytest.mark.exec_only(
+    reason="the launcher's SENDMAIL_SHIM_INVOKED_AS; the recorder's argv[0] is in test_recorder"
+)
 def test_queue_aliases_and_queue_runs(shim):
     assert shim.run("-bp").stdout == b"Mail queue is empty\n"
     mailq = shim.run(env={"SENDMAIL_SHIM_INVOKED_AS": "/usr/bin/mailq"})
@@ -106,6 +109,7 @@ def test_verify(shim):
     assert shim.run("-bv").returncode == 64
 
 
+@pytest.mark.exec_only(reason="the launcher's SENDMAIL_SHIM_INVOKED_AS variable")
 def test_invoked_as_is_argv0(shim):
     shim.run("-i", "root", stdin=b"x", env={"SENDMAIL_SHIM_INVOKED_AS": "/usr/sbin/sendmail"})
     assert shim.record()["process"]["args"] == ["/usr/sbin/sendmail", "-i", "root"]
@@ -133,6 +137,7 @@ def test_config_error_keeps_the_message_in_syslog_and_exits_75(shim):
     assert shim.syslog.record()["message"] == CRON_MESSAGE.decode()
 
 
+@pytest.mark.exec_only(reason="the caller's SENDMAIL_SHIM_CONFIG; the recorder reads its own")
 def test_missing_explicit_config_is_an_error(shim):
     result = shim.run(
         "-i", "root", stdin=b"x", env={"SENDMAIL_SHIM_CONFIG": str(shim.config.parent / "absent.conf")}
@@ -178,6 +183,7 @@ def test_no_syslog_either_prints_the_record_on_stderr(shim):
     assert "on stderr" in err[1]
 
 
+@pytest.mark.exec_only(reason="the launcher's SENDMAIL_SHIM_UNPRIVILEGED variable")
 def test_unprivileged_launcher_goes_straight_to_the_fallback(shim):
     result = shim.run("-i", "root", stdin=b"x", env={"SENDMAIL_SHIM_UNPRIVILEGED": "1"})
     assert result.returncode == 75
@@ -195,6 +201,7 @@ def test_caller_ids_from_the_environment_are_ignored_for_others(shim):
     assert rec["group"]["id"] == str(os.getgid())
 
 
+@pytest.mark.exec_only(reason="the launcher's caller-id variables; the recorder takes SO_PEERCRED")
 def test_caller_ids_are_believed_from_the_service_user(shim):
     shim.configure(service_user=pwd.getpwuid(os.getuid()).pw_name)
     shim.run(
@@ -275,6 +282,7 @@ def test_error_before_reading_still_reads_and_keeps_the_message(tmp_path, monkey
     assert message_bytes(syslog.record()) == b"early"
 
 
+@pytest.mark.exec_only(reason="python3 -m sendmail_shim is the exec entry point")
 def test_runs_as_a_module_without_install(shim):
     result = subprocess.run(
         [sys.executable, "-m", "sendmail_shim", "-i", "root"],
@@ -322,6 +330,7 @@ def test_config_validator_usage_and_missing_file(tmp_path):
     assert missing.returncode == 78
 
 
+@pytest.mark.exec_only(reason="systemd's REMOTE_ADDR of an Accept=yes service")
 def test_socket_activated_smtp_session_records_the_client_address(shim):
     shim.run("-i", "root", stdin=b"x", env={"REMOTE_ADDR": "::1", "REMOTE_PORT": "40000"})
     assert shim.record()["source"] == {"address": "::1", "ip": "::1", "port": 40000}

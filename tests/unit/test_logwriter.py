@@ -106,6 +106,7 @@ def _run_under_file_size_limit(shim, soft, hard):
     )
 
 
+@pytest.mark.exec_only(reason="the caller's RLIMIT_FSIZE binds the exec'd shim, not the recorder")
 def test_file_size_limit_is_checked_and_sigxfsz_cannot_kill(shim):
     """A tiny RLIMIT_FSIZE (soft = hard, so it cannot be raised): the record goes to syslog, exit 75."""
     shim.log.write_bytes(b"")
@@ -116,6 +117,7 @@ def test_file_size_limit_is_checked_and_sigxfsz_cannot_kill(shim):
     assert shim.syslog.record()["message"] == CRON_MESSAGE.decode()
 
 
+@pytest.mark.exec_only(reason="the caller's RLIMIT_FSIZE binds the exec'd shim, not the recorder")
 def test_soft_file_size_limit_is_raised_to_the_hard_one(shim):
     result = _run_under_file_size_limit(shim, 100, "resource.RLIM_INFINITY")
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,443 @@
+"""The resident recorder (docs/recorder.md): identity from the kernel, the hand-off contract, budgets,
+bounds, signals, and that nothing a caller does stops it from recording the next message.
+
+The unit and fault suites already run every shim test through a recorder too; these are the recorder's
+own. `handoff` is the launcher's socket side in Python (tests/handoff.py), `_raw` a client that breaks
+the contract on purpose.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pwd
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import termios
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from shimtest import HANDOFF, PYTHON, RECORDER, Shim, message_bytes, read_log, stop_cleanly, through_recorder
+
+HEADER = struct.Struct(">4sIII")
+NOBODY = 65534
+EX_UNAVAILABLE = 69
+EX_OSERR = 71
+
+
+@pytest.fixture
+def rig(tmp_path, syslog):
+    """start(**settings): a shim whose command hands over to a recorder of its own, started with the
+    config `settings`. The recorder must stop cleanly at the end unless the test killed it."""
+    directory = Path(tempfile.mkdtemp(prefix="sst-core-", dir="/tmp"))
+    # Searchable by a caller of another uid (the identity test); the socket itself is 0666.
+    directory.chmod(0o755)
+    (tmp_path / "log").mkdir()
+    shim = Shim(tmp_path / "sendmail-shim.conf", tmp_path / "log" / "mail.ndjson", syslog)
+
+    def start(**settings):
+        shim.configure(**settings)
+        through_recorder(shim, directory)
+        return shim
+
+    yield start
+    try:
+        if shim.recorder is not None and shim.recorder.proc.returncode is None:
+            stop_cleanly(shim.recorder)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _raw(path, *, header=None, fds=None, argv=(b"sendmail", b"-i", b"root"), go=True, body=b""):
+    """A hand-off as bytes: `header` (None: a valid one), `fds` passed with it (None: a pipe holding
+    `body`, and /dev/null twice). Returns the reply bytes up to the connection's end."""
+    block = b"".join(arg + b"\0" for arg in argv)
+    own = []
+    if fds is None:
+        r, w = os.pipe()
+        os.write(w, body)
+        os.close(w)
+        null = os.open(os.devnull, os.O_RDWR)
+        own = fds = [r, null, null]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        # Long enough for the 1000th of 1000 callers on a loaded machine: they wait in the backlog.
+        sock.settimeout(300)
+        sock.connect(str(path))
+        head = HEADER.pack(b"SSHM", 1, len(argv), len(block)) if header is None else header
+        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] if fds else []
+        sock.sendmsg([head], rights)
+        if len(head) < HEADER.size:
+            sock.shutdown(socket.SHUT_WR)
+        else:
+            sock.sendall(block)
+        reply = sock.recv(1)
+        if reply == b"A" and go:
+            sock.sendall(b"G")
+            while chunk := sock.recv(16):
+                reply += chunk
+        return reply
+    except OSError:
+        return b""
+    finally:
+        sock.close()
+        for fd in set(own):
+            os.close(fd)
+
+
+def _still_records(shim, token):
+    proc = shim.run("-i", "root", stdin=f"Subject: {token}\n\nstill here\n".encode())
+    assert proc.returncode == 0, proc.stderr
+    assert token in [rec["email"].get("subject") for rec in shim.records()]
+
+
+def _holding(recorder, count):
+    """Wait until the recorder holds `count` connections (a thread each, besides its main one)."""
+    deadline = time.monotonic() + 30
+    while len(os.listdir(f"/proc/{recorder.proc.pid}/task")) < count + 1:
+        assert time.monotonic() < deadline, f"the recorder never held {count} connections"
+        time.sleep(0.01)
+
+
+def _read_by_the_recorder(stdin):
+    """Wait until the bytes written to a caller's `stdin` pipe are read: only the recorder reads it, and
+    only after the launcher's G, so the message is in its hands."""
+    deadline = time.monotonic() + 30
+    while struct.unpack("i", fcntl.ioctl(stdin.fileno(), termios.FIONREAD, b"\0" * 4))[0]:
+        assert time.monotonic() < deadline, "the recorder never read the message"
+        time.sleep(0.01)
+
+
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_identity_comes_from_the_kernel_not_from_the_caller(rig):
+    shim = rig()
+    user = (NOBODY, NOBODY) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    claims = {"SENDMAIL_SHIM_CALLER_UID": "4242", "SENDMAIL_SHIM_CALLER_GID": "4343", "USER": "root"}
+    proc = subprocess.run(
+        [PYTHON, str(HANDOFF), str(shim.recorder.socket), "sendmail", "-i", "-f", "root@forged", "root"],
+        input=b"Subject: who\n\nx\n", capture_output=True, env=claims, cwd="/",
+        user=user[0], group=user[1], extra_groups=[],
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rec = shim.record()
+    assert (rec["user"]["id"], rec["group"]["id"]) == (str(user[0]), str(user[1]))
+    assert rec["user"]["name"] == pwd.getpwuid(user[0]).pw_name
+    assert rec["sendmail_shim"]["entry"] == "recorder"
+    # The launcher's pid and its parent (this test), as the exec path records the shim's.
+    assert rec["process"]["parent"]["pid"] == os.getpid()
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        {"header": HEADER.pack(b"XXXX", 1, 3, 18)},
+        {"header": HEADER.pack(b"SSHM", 2, 3, 18)},
+        {"header": HEADER.pack(b"SSHM", 1, 3, 0xFFFFFFFF)},
+        {"header": HEADER.pack(b"SSHM", 1, 3, 18)[:10]},
+        {"header": HEADER.pack(b"SSHM", 1, 7, 17)},
+        {"header": HEADER.pack(b"SSHM", 1, 3, 18)},
+        {"fds": []},
+        {"fds": [0]},
+        {"fds": [0, 1, 2, 2]},
+        {"go": False},
+    ],
+    ids=[
+        "magic",
+        "version",
+        "huge-argv",
+        "truncated-header",
+        "argc",
+        "short-argv",
+        "0-fds",
+        "1-fd",
+        "4-fds",
+        "no-go",
+    ],
+)
+def test_a_malformed_hand_off_is_refused_and_the_next_message_lands(rig, breakage):
+    shim = rig()
+    reply = _raw(shim.recorder.socket, **breakage)
+    assert reply in (b"", b"A")
+    assert shim.records() == []
+    _still_records(shim, "after")
+    assert "refused" in shim.recorder.log()
+
+
+def test_a_caller_gone_after_the_accept_leaves_no_record(rig):
+    shim = rig()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(shim.recorder.socket))
+    r, w = os.pipe()
+    sock.sendmsg(
+        [HEADER.pack(b"SSHM", 1, 1, 9)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("3i", r, w, w))]
+    )
+    sock.sendall(b"sendmail\0")
+    assert sock.recv(1) == b"A"
+    sock.close()
+    os.write(w, b"Subject: not handed over\n\n")
+    os.close(w)
+    _still_records(shim, "after")
+    # Not read by the recorder: the bytes are still in the pipe for whoever takes the exec path.
+    assert os.read(r, 100) == b"Subject: not handed over\n\n"
+    os.close(r)
+    assert len(shim.records()) == 1
+
+
+@pytest.mark.parametrize("odd", ["directory", "socket", "closed-pipe"])
+def test_odd_descriptors_never_stop_the_recorder(rig, tmp_path, odd):
+    shim = rig()
+    null = os.open(os.devnull, os.O_RDWR)
+    if odd == "directory":
+        stdin = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        expected = {75}
+    elif odd == "socket":
+        stdin, other = socket.socketpair()
+        other.sendall(b"Subject: over a socket\n\nx\n")
+        other.close()
+        stdin = stdin.detach()
+        expected = {0}
+    else:
+        stdin, w = os.pipe()
+        os.close(w)
+        expected = {0}
+    try:
+        reply = _raw(shim.recorder.socket, fds=[stdin, null, null])
+    finally:
+        os.close(stdin)
+        os.close(null)
+    assert reply[:1] == b"A" and set(reply[1:]) <= expected and len(reply) == 2
+    _still_records(shim, "after")
+
+
+@pytest.mark.parametrize("nonblocking", [False, True])
+def test_the_passed_descriptors_keep_their_flags(rig, nonblocking):
+    """Read (a message) and written to (-bv's answer): the caller's flags stay as they were."""
+    shim = rig()
+    r, w = os.pipe()
+    out_r, out_w = os.pipe()
+    fds = [r, out_w, out_w]
+    for fd in fds:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK if nonblocking else flags & ~os.O_NONBLOCK)
+    before = [fcntl.fcntl(fd, fcntl.F_GETFL) for fd in fds]
+    os.write(w, b"Subject: flags\n\nx\n")
+    os.close(w)
+    assert _raw(shim.recorder.socket, fds=fds) == b"A\0"
+    assert _raw(shim.recorder.socket, fds=fds, argv=(b"sendmail", b"-bv", b"a@x")) == b"A\0"
+    assert os.read(out_r, 100) == b"a@x... deliverable: mailer sendmail-shim\n"
+    assert [fcntl.fcntl(fd, fcntl.F_GETFL) for fd in fds] == before
+    assert message_bytes(shim.record()) == b"Subject: flags\n\nx\n"
+    for fd in (r, out_r, out_w):
+        os.close(fd)
+
+
+def test_argv0_names_the_program(rig):
+    shim = rig()
+    handoff = [PYTHON, str(HANDOFF), str(shim.recorder.socket)]
+    mailq = subprocess.run([*handoff, "/usr/bin/mailq"], capture_output=True, stdin=subprocess.DEVNULL)
+    assert (mailq.returncode, mailq.stdout) == (0, b"Mail queue is empty\n")
+    newaliases = subprocess.run([*handoff, "newaliases"], capture_output=True, stdin=subprocess.DEVNULL)
+    assert (newaliases.returncode, newaliases.stdout, newaliases.stderr) == (0, b"", b"")
+    assert shim.records() == []
+
+
+def test_a_stdin_that_never_ends_holds_only_its_connection_and_meets_the_time_budget(rig):
+    shim = rig(recorder_max_input_seconds=3)
+    start = time.monotonic()
+    endless = shim.popen("-i", "root")
+    endless.stdin.write(b"Subject: endless\n\nfirst line\n")
+    endless.stdin.flush()
+    # Others land while it waits.
+    _still_records(shim, "meanwhile")
+    assert endless.poll() is None
+    # Its stdin stays open: only the budget ends the reading.
+    status = endless.wait(timeout=30)
+    elapsed = time.monotonic() - start
+    err = endless.stderr.read()
+    for stream in (endless.stdin, endless.stdout, endless.stderr):
+        stream.close()
+    assert status == 0, err
+    # The budget, and no more than a loaded machine's delays past it.
+    assert 3 <= elapsed < 3 + 20
+    assert b"stopped reading the message after its time" in err
+    (rec,) = [r for r in shim.records() if r["email"].get("subject") == "endless"]
+    assert rec["sendmail_shim"]["message"]["budget_exceeded"] == "seconds"
+    assert message_bytes(rec) == b"Subject: endless\n\nfirst line\n"
+
+
+def test_dev_zero_meets_the_byte_budget(rig):
+    shim = rig(recorder_max_input_bytes="1M", max_message_bytes="64K")
+    with open("/dev/zero", "rb") as zero:
+        proc = subprocess.run(shim.argv("-i", "root"), stdin=zero, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert b"stopped reading the message after 1048576 bytes" in proc.stderr
+    kept = shim.record()["sendmail_shim"]["message"]
+    assert (kept["bytes"], kept["kept_bytes"], kept["truncated"]) == (1 << 20, 64 << 10, True)
+    assert kept["budget_exceeded"] == "bytes"
+
+
+def test_past_the_connection_bound_callers_wait_then_land(rig):
+    shim = rig(recorder_max_connections=2)
+    holders = [shim.popen("-i", "root") for _ in range(2)]
+    for i, proc in enumerate(holders):
+        proc.stdin.write(f"Subject: held {i}\n\n".encode())
+        proc.stdin.flush()
+    _holding(shim.recorder, 2)
+    waiting = shim.popen("-i", "root")
+    waiting.stdin.write(b"Subject: waited\n\nx\n")
+    waiting.stdin.close()
+    time.sleep(2)
+    # Not accepted (in the backlog), so not recorded: the recorder holds two at once.
+    assert waiting.poll() is None
+    assert shim.records() == []
+    for proc in holders:
+        proc.stdin.close()
+    for proc in [*holders, waiting]:
+        assert proc.wait(timeout=30) == 0
+        proc.stdout.close()
+        proc.stderr.close()
+    assert sorted(r["email"]["subject"] for r in shim.records()) == ["held 0", "held 1", "waited"]
+
+
+def test_a_recorder_killed_mid_message_leaves_no_record_and_the_caller_gets_71(rig):
+    shim = rig()
+    proc = shim.popen("-i", "root")
+    proc.stdin.write(b"Subject: cut\n\npart of it\n")
+    proc.stdin.flush()
+    _read_by_the_recorder(proc.stdin)
+    shim.recorder.proc.kill()
+    shim.recorder.proc.wait()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == EX_OSERR
+    assert b"without a status" in err
+    assert shim.log_bytes() == b""
+    # No recorder any more: the launcher would take the exec path; the hand-off client says so.
+    late = shim.run("-i", "root", stdin=b"x")
+    assert late.returncode == EX_UNAVAILABLE
+
+
+def test_sigterm_finishes_the_messages_held_and_refuses_new_ones(rig):
+    shim = rig()
+    held = shim.popen("-i", "root")
+    held.stdin.write(b"Subject: in flight\n\n")
+    held.stdin.flush()
+    _read_by_the_recorder(held.stdin)
+    shim.recorder.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while shim.recorder.socket.exists():
+        assert time.monotonic() < deadline, "the recorder kept its socket after SIGTERM"
+        time.sleep(0.01)
+    assert shim.recorder.proc.poll() is None
+    assert shim.run("-i", "root", stdin=b"x").returncode == EX_UNAVAILABLE
+    held.stdin.write(b"the rest\n")
+    held.stdin.close()
+    assert held.wait(timeout=30) == 0
+    held.stdout.close()
+    held.stderr.close()
+    assert shim.recorder.proc.wait(timeout=30) == 0
+    assert message_bytes(shim.record()) == b"Subject: in flight\n\nthe rest\n"
+
+
+def _hand_off_thread(path, token, results, index):
+    results[index] = _raw(path, body=f"Subject: {token}\n\nmessage {token}\n".encode())
+
+
+def test_1000_concurrent_connections_are_each_recorded_once(rig):
+    shim = rig()
+    pid = shim.recorder.proc.pid
+    ticks = _cpu_ticks(pid)
+    results = [None] * 1000
+    threads = [
+        threading.Thread(target=_hand_off_thread, args=(shim.recorder.socket, f"sst-{i}", results, i))
+        for i in range(1000)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    used = (_cpu_ticks(pid) - ticks) / os.sysconf("SC_CLK_TCK")
+    assert Counter(results) == {b"A\0": 1000}
+    # read_log: every line one whole strict-JSON record.
+    subjects = Counter(rec["email"]["subject"] for rec in read_log(shim.log))
+    assert subjects == Counter(f"sst-{i}" for i in range(1000))
+    print(f"recorder CPU: {used:.2f} s for 1000 messages, {used:.2f} ms per message")
+
+
+@pytest.mark.root
+def test_started_as_root_it_binds_then_becomes_the_service_user(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    directory = Path(tempfile.mkdtemp(prefix="sst-core-", dir="/tmp"))
+    config = tmp_path / "c.conf"
+    config.write_text("service_user = nobody\n")
+    path = directory / "r.sock"
+    proc = subprocess.Popen(
+        [PYTHON, "-I", "-S", str(RECORDER), "--socket", str(path)],
+        env={"SENDMAIL_SHIM_CONFIG": str(config)}, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not path.exists() or path.stat().st_uid != NOBODY:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.2)
+        info = path.lstat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (NOBODY, NOBODY, 0o666)
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        fields = {line.split(":")[0]: line.split(":")[1].split() for line in status}
+        assert fields["Uid"] == [str(NOBODY)] * 4
+        assert fields["Gid"] == [str(NOBODY)] * 4
+        assert fields["Groups"] == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+        proc.stderr.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_socket_activation_takes_the_listening_socket_from_systemd(tmp_path, syslog):
+    directory = Path(tempfile.mkdtemp(prefix="sst-core-", dir="/tmp"))
+    shim = Shim(tmp_path / "c.conf", tmp_path / "mail.ndjson", syslog)
+    path = directory / "r.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(16)
+    # As systemd starts a service: the socket as fd 3, LISTEN_PID naming the service's own pid.
+    activate = (
+        "import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ.update(LISTEN_PID=str(os.getpid()),"
+        " LISTEN_FDS='1'); os.execv(sys.argv[2], sys.argv[2:])"
+    )
+    proc = subprocess.Popen(
+        [PYTHON, "-c", activate, str(listener.fileno()), PYTHON, "-I", "-S", str(RECORDER)],
+        pass_fds=[listener.fileno()], env=shim.env(), stderr=subprocess.PIPE,
+    )  # fmt: skip
+    listener.close()
+    try:
+        proc_handoff = subprocess.run(
+            [PYTHON, str(HANDOFF), str(path), "sendmail", "-i", "root"], input=b"Subject: activated\n\nx\n",
+            capture_output=True, timeout=30,
+        )  # fmt: skip
+        assert proc_handoff.returncode == 0, proc_handoff.stderr
+        assert shim.record()["email"]["subject"] == "activated"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+        # The socket is systemd's: the recorder leaves it where it is.
+        assert path.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+        shutil.rmtree(directory, ignore_errors=True)
