@@ -324,6 +324,15 @@ class Shim(ShimLog):
     recorder: Recorder
     path: str = "exec"
 
+    def records(self) -> list[dict]:
+        """The log's records, each checked to have come the way this fixture sends messages."""
+        found = self.any_records()
+        assert [r["sendmail_shim"]["entry"] for r in found] == [self.path] * len(found)
+        return found
+
+    def any_records(self) -> list[dict]:
+        return super().records()
+
     def syslog_records(self) -> list[dict]:
         """Records the fallback sent, reassembled from their numbered parts."""
         return list(self.syslog.records().values())

@@ -2,7 +2,9 @@
 
 These tests show the launcher's own promises (docs/design.md, start-up chain): the identity it runs the
 entry as, the exact environment, fds, cwd, umask, limits, arguments, and that it stops with 71 rather
-than run on when the drop fails.
+than run on when the drop fails. They are about the exec path alone, which is what runs an entry: no
+recorder listens at the stand-in launcher's socket place (test_handoff.py puts its own peers there;
+the recorder's path through the real shim is in test_shim_privileges.py).
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Nothing about the dedicated user is compiled in. A state directory that only root could have prepared
 (a real directory in a root-owned parent nobody else writes, owned by a non-root user and the
-launcher's group) gives the uid; anything else stops the launcher with 71 before the entry runs.
+launcher's group) gives the uid; anything else stops the launcher with 71 before the entry runs. The
+same uid is the one the recorder's socket must belong to: the last tests put a stand-in recorder at the
+spoilable launcher's socket place.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from launcher_support import as_user, run
+from launcher_support import Peer, as_user, records, run
 
 pytestmark = pytest.mark.root
 
@@ -109,3 +111,26 @@ def test_root_caller_without_the_setgid_effect_still_drops(spoilable, svc, stand
     assert standin.report()["resuid"] == [svc.uid] * 3
     assert standin.report()["resgid"] == [svc.gid] * 3
     assert standin.report()["groups"] == []
+
+
+def test_socket_of_the_state_dirs_owner_is_used(spoilable, caller, svc):
+    peer = Peer(spoilable.parent / "recorder.sock", svc.uid, records(0))
+    proc = run(as_user(caller, spoilable.launcher))
+    assert proc.returncode == 0, proc.stderr
+    assert [c["uid"] for c in peer.close()] == [caller.uid]
+    assert not spoilable.reported()
+
+
+@pytest.mark.parametrize("spoil", ["owner_changed", "root_owned"])
+def test_socket_trust_follows_the_state_dir(spoilable, caller, svc, spoil):
+    """A socket of the former owner is not trusted once root gave the directory to another user, nor any
+    socket when the directory is refused (then the exec path stops with 71, as without a recorder)."""
+    peer = Peer(spoilable.parent / "recorder.sock", svc.uid, records(0))
+    os.chown(spoilable.state_dir, caller.uid if spoil == "owner_changed" else 0, svc.gid)
+    proc = run([str(spoilable.launcher)])
+    assert peer.close() == []
+    if spoil == "owner_changed":
+        assert proc.returncode == 0, proc.stderr
+        assert spoilable.reported()
+    else:
+        refused(spoilable, proc)
