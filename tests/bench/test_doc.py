@@ -151,15 +151,15 @@ def flood_goal(figures):
     return next(cells for goal, cells in doc.goals(figures) if goal.startswith("peak RSS, 64 x 1024 MiB"))
 
 
-def test_the_recorders_bound_is_per_message_held_at_once(figures):
-    # 16 connections at most: 16 x 64 MiB.
+def test_the_recorders_bound_is_the_contracts_and_the_exec_paths_is_per_shim(figures):
     figures["flood"]["recorder"]["peak_kib"] = 1024 * 1024
-    assert flood_goal(figures)[0] == ("1024.0 MiB, the recorder (bound 1024 MiB: 16 held at once)", True)
+    assert flood_goal(figures)[0] == ("1024.0 MiB, the recorder", True)
     figures["flood"]["recorder"]["peak_kib"] += 1
     assert flood_goal(figures)[0][1] is False
-    # No bound in the configuration: every message of the flood may be held at once.
-    figures["recorder_limits"] = {}
-    assert "bound 4096 MiB: 64 held at once" in flood_goal(figures)[0][0]
+    # Each shim holds one message: the largest of them is what the per-message bound judges.
+    assert flood_goal(figures)[1] == ("50.0 MiB the largest shim (3200.0 MiB summed)", True)
+    figures["flood"]["exec"]["peak_kib"] = 64 * 1024 + 1
+    assert flood_goal(figures)[1][1] is False
 
 
 def test_a_failed_check_fails_its_goal_and_shows_in_the_doc(figures):
