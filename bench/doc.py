@@ -158,8 +158,9 @@ def memory_lines(out):
         "its own caller through a pipe), then the checker on the whole log (every line strict JSON, each "
         "of these messages exactly once):",
         "",
-        "| path | peak MiB | what the peak is | exit 0 | wall s | bytes not read | log check |",
-        "|---|---|---|---|---|---|---|",
+        "| path | peak MiB | what the peak is | exit 0 | wall s | CPU s per GiB | bytes not read "
+        "| log check |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for path, label in PATHS.items():
         f = flood[path]
@@ -170,6 +171,7 @@ def memory_lines(out):
         )
         lines.append(
             f"| {label} | {mib(f['peak_kib'])} | {what} | {f['exit_ok']}/{procs} | {f['wall']:.1f} "
+            f"| {f['cpu'] / (procs * size / (1 << 30)):.2f} "
             f"| {f['unsent'] / MIB:.0f} MiB | {check_summary(f['check'])} |"
         )
     limits, rec = out["recorder_limits"], flood["recorder"]
@@ -179,7 +181,8 @@ def memory_lines(out):
         + ", ".join(f"`{key}` {value}" for key, value in limits.items())
         + f". On the recorder path {procs - by_own_entry(rec['check'], 'recorder')} of the {procs} "
         "messages were not recorded by the recorder (a launcher that waits 10 s for the recorder's `A` "
-        "takes the exec path).",
+        "takes the exec path). CPU s per GiB counts the callers' CPU (the launchers, or the shims they "
+        "became) and the recorder's over the step: every byte is read and hashed, whatever is kept.",
         "",
     ]
     return lines

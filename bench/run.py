@@ -587,6 +587,8 @@ def flood(path, sizes):
         "statuses": sorted({child["status"] for child in children}),
         "unsent": sum(child["unsent"] for child in children),
         "rss_sum_kib": sum(child["maxrss_kib"] for child in children),
+        # CPU of the callers (launchers, or the shims they became) and of the recorder, over the step.
+        "cpu": sum(child["cpu"] for child in children) + after["cpu"] - before["cpu"],
         "check": check_log(token, sizes.flood_procs, 1),
     }
     if path == "recorder":

@@ -44,7 +44,7 @@ def one_message(kib):
 
 
 def flood(peak_kib, entry, **extra):
-    return {"wall": 90.0, "writers_failed": 0, "exit_ok": 64, "statuses": [0], "unsent": 0,
+    return {"wall": 90.0, "cpu": 128.0, "writers_failed": 0, "exit_ok": 64, "statuses": [0], "unsent": 0,
             "rss_sum_kib": 64 * 50 * 1024,
             "check": check(expected=64, entry=entry), "peak_kib": peak_kib, **extra}  # fmt: skip
 
@@ -231,3 +231,9 @@ def test_a_full_run_has_the_fleet_and_its_goals(figures):
         "| re-run <= 1.0 x the floor, changed=0 | 1.73 x (8.3 s vs 4.8 s), changed=0 | **not met** |" in text
     )
     assert "Not measured in this run" not in text
+
+
+def test_the_flood_cpu_is_per_gib_fed(figures):
+    # 64 messages of 1 GiB, 128 CPU seconds in all: 2 s per GiB.
+    row = next(line for line in doc.render(figures).splitlines() if line.startswith(f"| {EXE} | 50.0 |"))
+    assert "| 64/64 | 90.0 | 2.00 | 0 MiB |" in row
