@@ -46,7 +46,10 @@ class Budget:
         # At the byte budget, one byte more tells an input that ends there from one that goes on.
         size = min(CHUNK, self.max_bytes - self.read_bytes) or 1
         while True:
-            if not _wait(fd, timeout_ms=self.remaining_ms()):
+            # The deadline is looked at on every read: an input that is always ready (/dev/zero) never
+            # makes poll() wait.
+            remaining = self.remaining_ms()
+            if not remaining or not _wait(fd, timeout_ms=remaining):
                 self.stopped = "seconds"
                 return b""
             try:

@@ -136,6 +136,14 @@ def _receive_within(conn, fds):
     return [os.fsdecode(bytes(arg)) for arg in block.split(b"\0")[:argc]]
 
 
+def _go(conn):
+    conn.settimeout(GO_SECONDS)
+    try:
+        return conn.recv(1) == b"G"
+    except TimeoutError:
+        return False
+
+
 def _record(argv, peer, fds, writers):
     """Handle the message with the caller the kernel named; the exit status."""
     pid, uid, gid = peer
@@ -212,7 +220,13 @@ class Recorder:
                 except OSError as exc:
                     log(f"accept: {exc}")
                     continue
-                threading.Thread(target=self._connection, args=(conn,)).start()
+                try:
+                    threading.Thread(target=self._connection, args=(conn,)).start()
+                except RuntimeError as exc:
+                    # No thread to be had (a task limit): this caller takes the exec path, no "A".
+                    log(f"cannot start a thread: {exc}")
+                    conn.close()
+                    return False
                 return True
         return False
 
@@ -223,10 +237,9 @@ class Recorder:
             peer = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
             argv = _receive(conn, fds)
             conn.sendall(b"A")
-            conn.settimeout(GO_SECONDS)
-            if conn.recv(1) != b"G":
+            if not _go(conn):
                 # The launcher went its own way (exec path): the fds are not ours to read.
-                raise Refused("no go after the accept")
+                raise Refused(f'no "G" within {GO_SECONDS:g} seconds of the "A"')
             conn.settimeout(None)
             status = _record(argv, peer, fds, self.writers)
             # The caller's streams are released before the launcher can exit with the status.

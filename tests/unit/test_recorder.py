@@ -288,6 +288,20 @@ def test_dev_zero_meets_the_byte_budget(rig):
     assert kept["budget_exceeded"] == "bytes"
 
 
+def test_dev_zero_meets_the_time_budget(rig):
+    """An input that is always ready never makes poll() wait: the deadline is looked at on every read."""
+    shim = rig(recorder_max_input_seconds=2, recorder_max_input_bytes="1G", max_message_bytes="64K")
+    start = time.monotonic()
+    with open("/dev/zero", "rb") as zero:
+        proc = subprocess.run(shim.argv("-i", "root"), stdin=zero, capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - start < 2 + 20
+    assert b"stopped reading the message after its time" in proc.stderr
+    kept = shim.record()["sendmail_shim"]["message"]
+    assert kept["budget_exceeded"] == "seconds"
+    assert 0 < kept["bytes"] < 1 << 30
+
+
 def test_past_the_connection_bound_callers_wait_then_land(rig):
     shim = rig(recorder_max_connections=2)
     holders = [shim.popen("-i", "root") for _ in range(2)]
