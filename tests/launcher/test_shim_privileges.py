@@ -276,6 +276,23 @@ def test_record_has_the_callers_primary_group(shim, caller, svc):
     assert (rec["user"]["id"], rec["group"]["id"]) == (str(caller.uid), str(svc.gid))
 
 
+def test_smtp_on_stdio_through_the_launcher(shim, caller):
+    """-bs: the dialogue runs over the caller's own fds 0 and 1, which on the recorder's path were passed."""
+    script = (
+        b"EHLO app\r\nMAIL FROM:<app@example.org>\r\nRCPT TO:<ops@example.org>\r\nDATA\r\n"
+        b"Subject: over stdio\r\n\r\nHello\r\n.\r\nQUIT\r\n"
+    )
+    proc = run(as_user(caller, shim.launcher, "-bs"), stdin=script)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(b"220 ")
+    assert proc.stdout.endswith(b"221 2.0.0 Bye\r\n")
+    [rec] = shim.records()
+    assert rec["sendmail_shim"]["mode"] == "smtp"
+    assert rec["email"]["subject"] == "over stdio"
+    assert rec["user"]["id"] == str(caller.uid)
+    assert f"queued as {rec['event']['id']}".encode() in proc.stdout
+
+
 def test_newline_followed_by_json_adds_exactly_one_record(shim, caller):
     forged = b'{"user": {"id": "0", "name": "root"}, "message": "forged"}'
     body = MESSAGE + b"\n" + forged + b"\n" + forged + b"\r\n"
