@@ -39,6 +39,8 @@ def parse_line(raw):
         text = raw[:-1].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadLine(f"not UTF-8: {exc}") from None
+    if not text.strip():
+        raise BadLine("a blank line")
     try:
         record = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:

@@ -114,8 +114,11 @@ def latency_lines(out):
 
 
 def check_summary(check):
+    first_bad = check.get("bad_examples", [])[:1]
     return (
-        f"{check['lines']} lines, {check['bad_lines']} not strict JSON, {check['present']}/"
+        f"{check['lines']} lines, {check['bad_lines']} not strict JSON"
+        + "".join(f" (the first: `{example}`)" for example in first_bad)
+        + f", {check['present']}/"
         f"{check['expected']} messages present, {check['missing']} missing, {check['duplicated']} "
         f"duplicated, written by {entries(check)}: **{'pass' if check['ok'] else 'FAIL'}**"
     )

@@ -53,6 +53,7 @@ def test_a_message_spread_over_rotated_files_counts_once_per_line(tmp_path):
         '{"a": 1, "a": 2}\n',
         "[1, 2]\n",
         '{"a": "\xff"}\n',  # not UTF-8 once written as latin-1
+        "\n",  # what a writer that could not have the lock in time leaves before its record
     ],
 )
 def test_lines_a_strict_reader_refuses_are_counted(tmp_path, bad):
@@ -61,6 +62,12 @@ def test_lines_a_strict_reader_refuses_are_counted(tmp_path, bad):
     path.write_bytes(good.encode() + bad.encode("latin-1"))
     got = check_log.check([str(path)], TOKEN, 2, 2)
     assert got["bad_lines"] == 1, got
+
+
+def test_a_blank_line_is_named_as_such(tmp_path):
+    got = summary(tmp_path, [line(0, 0), "\n", line(0, 1), line(1, 0), line(1, 1)])
+    assert got["bad_examples"] == [f"{tmp_path / 'mail.ndjson'}:2: a blank line"]
+    assert (got["present"], got["missing"]) == (4, 0)
 
 
 def test_records_are_counted_by_their_entry_nested_or_flat(tmp_path):

@@ -237,3 +237,12 @@ def test_the_flood_cpu_is_per_gib_fed(figures):
     # 64 messages of 1 GiB, 128 CPU seconds in all: 2 s per GiB.
     row = next(line for line in doc.render(figures).splitlines() if line.startswith(f"| {EXE} | 50.0 |"))
     assert "| 64/64 | 90.0 | 2.00 | 0 MiB |" in row
+
+
+def test_the_first_bad_line_is_quoted(figures):
+    figures["flood"]["exec"]["check"].update(
+        bad_lines=18, ok=False, bad_examples=["/var/log/x/mail.ndjson:6911: a blank line", "another"]
+    )
+    assert "18 not strict JSON (the first: `/var/log/x/mail.ndjson:6911: a blank line`), 64/64" in doc.render(
+        figures
+    )
