@@ -407,8 +407,8 @@ def message_analysis(out):
     lines += [
         f"The recorder's CPU by function: {rec_prof['messages']} cron messages through the launcher to a "
         "recorder started by hand on the same socket under cProfile, one profiler per thread (the "
-        f"accepting thread and each connection's), merged ({rec_prof['summary']}). cProfile slows what it "
-        "measures: read the shares, not the times.",
+        f"accepting thread and each connection's) counting that thread's CPU time, merged "
+        f"({rec_prof['summary']}). cProfile slows what it measures: read the shares, not the times.",
         "",
         "```",
         *rec_prof["cprofile"],

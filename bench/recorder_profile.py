@@ -5,8 +5,9 @@
 Copied into the shim container and started there by root, with the package's units stopped: it writes
 its pid to PIDFILE, runs the recorder's own main (which binds PATH and becomes the service user) with a
 profiler on the main thread and on each connection's thread, and when the recorder returns (SIGTERM)
-prints the merged profile by cumulative time on stdout. cProfile slows what it measures: the shares are
-the figure, not the absolute times.
+prints the merged profile by cumulative time on stdout. Each profiler counts its own thread's CPU time
+(time.thread_time), so that waiting (the accepting thread's poll, a connection's read) costs nothing.
+cProfile slows what it measures: the shares are the figure, not the absolute times.
 """
 
 import cProfile
@@ -16,13 +17,14 @@ import pstats
 import runpy
 import sys
 import threading
+import time
 
 profiles = []
 _run = threading.Thread.run
 
 
 def _profiled_run(self):
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.thread_time)
     profiles.append(profile)
     profile.enable()
     try:
@@ -37,7 +39,7 @@ def main():
         f.write(f"{os.getpid()}\n")
     threading.Thread.run = _profiled_run
     sys.argv = [recorder, *args]
-    main_thread = cProfile.Profile()
+    main_thread = cProfile.Profile(time.thread_time)
     profiles.append(main_thread)
     main_thread.enable()
     status = None

@@ -393,9 +393,9 @@ def profile_recorder(sizes):
     if check["entries"].get("recorder") != sizes.latency:
         raise RuntimeError(f"the profiled recorder did not record every message: {check}\n{text[-2000:]}")
     lines = [line for line in text.splitlines() if line.strip()]
-    head = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    first = next(i for i, line in enumerate(lines) if "function calls" in line)
     summary = next(line for line in lines if line.startswith("threads profiled:"))
-    return {"messages": sizes.latency, "summary": summary, "cprofile": lines[max(head - 2, 0) : head + 26]}
+    return {"messages": sizes.latency, "summary": summary, "cprofile": lines[first : first + 30]}
 
 
 def collect_converge(sizes, logdir, out):
