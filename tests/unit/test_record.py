@@ -153,3 +153,20 @@ def test_ascii_line_is_the_same_record(tmp_path):
 def test_dumps_refuses_what_json_cannot_hold():
     with pytest.raises(TypeError):
         record.dumps({"x": 1.5})
+
+
+@pytest.mark.parametrize("log_format", ["ecs", "classic"])
+def test_a_budget_stop_is_flagged_and_an_ordinary_record_has_no_flag(tmp_path, log_format):
+    inv = make_invocation(tmp_path, log_format=log_format)
+    plain = strict_loads(record.build(inv, sink_of(b"x"), "s", [], headers.parse(b"")).line())
+    stopped_sink = sink_of(b"Subject: s\n\npart")
+    stopped_sink.budget_exceeded = "seconds"
+    stopped = strict_loads(record.build(inv, stopped_sink, "s", [], headers.parse(stopped_sink.kept)).line())
+    if log_format == "ecs":
+        assert "budget_exceeded" not in plain["sendmail_shim"]["message"]
+        assert stopped["sendmail_shim"]["message"]["budget_exceeded"] == "seconds"
+        assert plain["sendmail_shim"]["entry"] == stopped["sendmail_shim"]["entry"] == "exec"
+    else:
+        assert list(plain) == ["time", "uid", "username", "arguments", "body"]
+        assert (stopped["budget_exceeded"], stopped["bytes"], stopped["truncated"]) == ("seconds", 16, False)
+        assert "entry" not in stopped
