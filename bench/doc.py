@@ -243,7 +243,10 @@ def path_goals(out, path):
         ),
         (
             "every message recorded by this path's own entry point (latency, burst, messages at once)",
-            " / ".join(f"{by_own_entry(c, path)}/{c['expected']}" for c in own_checks),
+            ", ".join(
+                f"{step} {by_own_entry(c, path)}/{c['expected']}"
+                for step, c in zip(("latency", "burst", "at once"), own_checks)
+            ),
             all(by_own_entry(c, path) == c["expected"] for c in own_checks),
         ),
         (

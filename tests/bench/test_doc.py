@@ -210,7 +210,7 @@ def test_messages_the_other_entry_recorded_fail_the_path(figures):
     assert "On the recorder path 3 of the 64 messages were not recorded by the recorder" in text
     assert "written by exec 3, recorder 61: **pass**" in text
     cells = dict(doc.goals(figures))[OWN_ENTRY]
-    assert cells[0] == ("200/200 / 3200/3200 / 61/64", False)
+    assert cells[0] == ("latency 200/200, burst 3200/3200, at once 61/64", False)
 
 
 def test_a_full_run_has_the_fleet_and_its_goals(figures):
