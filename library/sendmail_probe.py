@@ -72,6 +72,13 @@ options:
         bound applies to each sendmail process.
     type: int
     default: 30
+  entry:
+    description:
+      - The entry point the probes' records must name (C(sendmail_shim.entry) of ecs records) - C(recorder)
+        where the resident recorder's socket runs (docs/recorder.md), C(exec) where it does not.
+      - Unset accepts either. Classic records do not name their entry, so with O(entry) set they fail.
+    type: str
+    choices: [recorder, exec]
   token:
     description:
       - Prefix of the probe tokens; each probe's token is this prefix, a dash and the user name.
@@ -169,7 +176,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ..module_utils.sendmail_shim_schema import SchemaError, view
+from ..module_utils.sendmail_shim_schema import ENTRY, SchemaError, get_field, view
 
 # Mirrors DOCUMENTATION's options (a unit test keeps the two equal).
 ARGUMENT_SPEC = {
@@ -180,6 +187,7 @@ ARGUMENT_SPEC = {
     "log": {"type": "path", "default": "/var/log/sendmail-shim/mail.ndjson"},
     "recipient": {"type": "str", "default": "root"},
     "timeout": {"type": "int", "default": 30},
+    "entry": {"type": "str", "choices": ["recorder", "exec"]},
     # A probe marker, not a secret: it is written to the log on purpose.
     "token": {"type": "str", "no_log": False},
 }
@@ -421,7 +429,19 @@ def identity_problem(record, probe, log):
     return None
 
 
-def verdict(probe, tail, log, timeout, since_epoch):
+def entry_problem(record, entry):
+    """Why the record did not come through the expected entry point, or None."""
+    if entry is None:
+        return None
+    seen = get_field(record, ENTRY)
+    if seen is None:
+        return f"the record does not name its entry point ({ENTRY}), expected {entry}"
+    if seen != entry:
+        return f"the record came through the {seen} entry point, expected {entry}"
+    return None
+
+
+def verdict(probe, tail, log, timeout, since_epoch, *, entry=None):
     """Sets ok and reason of a probe after the wait."""
     record = probe.get("record")
     if probe["reason"] is None and record is None:
@@ -442,7 +462,7 @@ def verdict(probe, tail, log, timeout, since_epoch):
                 f"in {timeout} s"
             )
     elif probe["reason"] is None:
-        probe["reason"] = identity_problem(record, probe, log)
+        probe["reason"] = identity_problem(record, probe, log) or entry_problem(record, entry)
     if probe["reason"] is not None and record is None and probe["rc"] is not None:
         probe["in_journal"] = in_journal(probe["token"], since_epoch)
         if probe["in_journal"]:
@@ -451,7 +471,7 @@ def verdict(probe, tail, log, timeout, since_epoch):
     probe["ok"] = probe["reason"] is None
 
 
-def run_probes(users, *, sendmail, launcher, check_setuid, log, recipient, timeout, token):
+def run_probes(users, *, sendmail, launcher, check_setuid, log, recipient, timeout, token, entry=None):
     """The whole check. Returns the module result (without changed), failed when any probe failed."""
     fatal, problems, realpath = preflight(sendmail, launcher, check_setuid)
     result = {"sendmail_realpath": realpath, "probes": [], "reasons": fatal + problems}
@@ -468,7 +488,7 @@ def run_probes(users, *, sendmail, launcher, check_setuid, log, recipient, timeo
         ]
         wait_for_records(tail, probes, timeout)
         for probe in probes:
-            verdict(probe, tail, log, timeout, since_epoch)
+            verdict(probe, tail, log, timeout, since_epoch, entry=entry)
     finally:
         tail.close()
     for probe in probes:
@@ -515,6 +535,7 @@ def main():
         recipient=params["recipient"],
         timeout=params["timeout"],
         token=params["token"] or f"sendmail-probe-{secrets.token_hex(6)}",
+        entry=params["entry"],
     )
     if result.pop("failed"):
         module.fail_json(msg="; ".join(result["reasons"]), changed=False, **result)

@@ -62,6 +62,8 @@ if MODE == "classic-no-username":
     del record["username"]
 if MODE == "classic-wrong-uid":
     record["uid"] = str(uid + 1)
+if MODE.startswith("entry-"):
+    record["sendmail_shim"] = {{"entry": MODE[len("entry-"):]}}
 if MODE == "not-a-record":
     record = {{"message": msg}}
 line = json.dumps(record) + "\n"
@@ -118,7 +120,7 @@ class Host:
     def records(self) -> list[dict]:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
-    def probe(self, users=(ME,), timeout: int = 5, check_setuid: bool = False) -> dict:
+    def probe(self, users=(ME,), timeout: int = 5, check_setuid: bool = False, entry=None) -> dict:
         return sendmail_probe.run_probes(
             list(users),
             sendmail=str(self.sendmail),
@@ -128,6 +130,7 @@ class Host:
             recipient="root",
             timeout=timeout,
             token=PROBE_PREFIX,
+            entry=entry,
         )
 
 
@@ -186,6 +189,28 @@ def test_classic_record_with_another_uid(host):
     uid = os.geteuid()
     reason = host.probe(timeout=1)["probes"][0]["reason"]
     assert reason == f"the record has uid {uid + 1} (name {ME}), expected {uid} ({ME})"
+
+
+def test_record_through_the_expected_entry_point(host):
+    host.install("entry-recorder")
+    result = host.probe(entry="recorder")
+    assert not result["failed"], result["reasons"]
+    assert result["probes"][0]["record"]["sendmail_shim"]["entry"] == "recorder"
+
+
+def test_record_through_another_entry_point(host):
+    host.install("entry-exec")
+    reason = host.probe(timeout=1, entry="recorder")["probes"][0]["reason"]
+    assert reason == "the record came through the exec entry point, expected recorder"
+    # Unasked, any entry point will do.
+    assert not host.probe(timeout=1)["failed"]
+
+
+@pytest.mark.parametrize("mode", ["ok", "classic"])
+def test_record_that_does_not_name_its_entry_point(host, mode):
+    host.install(mode)
+    reason = host.probe(timeout=1, entry="exec")["probes"][0]["reason"]
+    assert reason == "the record does not name its entry point (sendmail_shim.entry), expected exec"
 
 
 def test_line_with_token_is_json_but_no_record(host):
@@ -488,7 +513,7 @@ def test_documentation_matches_the_argument_spec(host):
     doc = yaml.safe_load(sendmail_probe.DOCUMENTATION)
     assert doc["module"] == "sendmail_probe"
     documented = {
-        name: {k: v for k, v in option.items() if k in ("type", "elements", "default")}
+        name: {k: v for k, v in option.items() if k in ("type", "elements", "default", "choices")}
         for name, option in doc["options"].items()
     }
     # no_log is not documentation: only what a reader of the docs sees is compared.

@@ -144,7 +144,7 @@ def test_launcher_runs_on_the_oldest_suite_and_is_hardened(extracted):
     segments = subprocess.run(["readelf", "-l", str(launcher)], check=True, capture_output=True, text=True)
     assert "GNU_RELRO" in segments.stdout
     strings = launcher.read_bytes()
-    for path in (LAYOUT["python"], LAYOUT["entry"], LAYOUT["state_dir"]):
+    for path in (LAYOUT["python"], LAYOUT["entry"], LAYOUT["state_dir"], LAYOUT["recorder_socket_path"]):
         assert path.encode() + b"\0" in strings, path
 
 

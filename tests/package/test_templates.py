@@ -59,11 +59,26 @@ def test_unknown_token_fails_the_render(tmp_path):
 def test_design_doc_shows_the_layouts_paths():
     layout = json.loads((REPO / "files" / "sendmail_shim" / "layout.json").read_text())
     design = (REPO / "docs" / "design.md").read_text()
-    for key in ("launcher", "admin_command", "config", "config_dir", "state_dir", "log", "logrotate"):
+    keys = (
+        "launcher",
+        "admin_command",
+        "config",
+        "config_dir",
+        "state_dir",
+        "log",
+        "logrotate",
+        "recorder_socket_path",
+    )
+    for key in keys:
         assert f"`{layout[key]}" in design, key
     for key in ("log_dir", "systemd_unit_dir"):
         assert f"`{layout[key]}/" in design, key
     assert f"`{layout['libdir']}/sendmail_shim/`" in design
+    units = layout["systemd_unit_dir"]
+    for key in ("listener_socket", "recorder_socket"):
+        assert f"`{units}/{layout[key]}`" in design, key
+    for key in ("listener_service", "recorder_service"):
+        assert f"`{layout[key]}`" in design, key
 
 
 LAYOUT = json.loads((REPO / "files" / "sendmail_shim" / "layout.json").read_text())
@@ -111,6 +126,8 @@ def test_recorder_service_is_sandboxed_to_the_log_directory_and_unix_sockets():
     }.items():
         assert service[key] == [value], key
     assert "@system-service" in service["SystemCallFilter"]
-    # It reads /proc/<pid>/stat of other users' processes (the caller's parent).
+    # It reads /proc/<pid>/stat of other users' processes (the caller's parent), and SO_PEERCRED must see
+    # callers' uids as they are (a private user namespace would map them to the overflow uid).
     assert "ProtectProc" not in service
+    assert "PrivateUsers" not in service
     assert "DynamicUser" not in service

@@ -1,10 +1,14 @@
-"""The resident recorder (docs/recorder.md) as the package runs it under systemd: its socket, and the
-callers that only it can serve. The NoNewPrivileges checks run where the scenario sets
-sst_recorder_callers (one host is enough: the package, not the role, decides what they show)."""
+"""The resident recorder (docs/recorder.md) as the package runs it under systemd: its socket, the callers
+that only it can serve, its fallback from inside the sandbox and the exec path when its socket is
+stopped. All but the socket's state run where the scenario sets sst_recorder_callers (one host is
+enough: the package, not the role, decides what they show)."""
+
+import time
 
 import pytest
 from conftest import (
     LAYOUT,
+    LOG,
     SERVICE_GROUP,
     SERVICE_USER,
     TEST_USER,
@@ -72,6 +76,8 @@ def test_setpriv_no_new_privs_caller_lands_with_its_uid(caller_host):
 
 
 def test_hardened_transient_unit_lands_with_its_uid(caller_host):
+    # The bus that systemd-run talks to (installed by the scenario; Debian does not start it on installation).
+    caller_host.check_output("systemctl start dbus.socket dbus.service")
     subject = token("systemd-run")
     sent = caller_host.run(
         f"{message(subject)} | systemd-run --quiet --wait --pipe -p NoNewPrivileges=yes -p User={TEST_USER}"
@@ -107,3 +113,24 @@ def test_with_the_socket_stopped_mail_takes_the_exec_path(caller_host):
     subject = token("restarted")
     caller_host.check_output(f"{message(subject)} | /usr/sbin/sendmail -i root")
     assert wait_for_record(caller_host, subject, timeout=10)["sendmail_shim"]["entry"] == "recorder"
+
+
+def test_recorder_falls_back_to_syslog_from_inside_its_sandbox(caller_host):
+    # The log refuses the dedicated user for a moment: the recorder's fallback must reach /dev/log
+    # through its private /dev, and the caller learn that its message is not in the log.
+    caller_host.check_output(f"chmod 0440 {LOG}")
+    try:
+        subject = token("recorder-fallback")
+        sent = caller_host.run(as_user(TEST_USER, f"{message(subject)} | /usr/sbin/sendmail -i root"))
+    finally:
+        caller_host.check_output(f"chmod 0640 {LOG}")
+    assert sent.rc == 75, sent.stderr
+    assert "kept in syslog" in sent.stderr
+    deadline = time.monotonic() + 10
+    while True:
+        journal = caller_host.check_output("journalctl -q -o cat --no-pager -t sendmail-shim")
+        kept = [line for line in journal.splitlines() if subject in line]
+        if kept or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert kept and all('"entry":"recorder"' in line for line in kept), journal[-2000:]
