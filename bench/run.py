@@ -298,6 +298,10 @@ def machine():
         "kernel": platform.release(),
         "cpu": cpu,
         "podman": run(["podman", "--version"]).stdout.strip(),
+        # The tree the package was built from (dist/ is built from the same sources by `make package`).
+        "commit": run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"], check=False
+        ).stdout.strip(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
