@@ -1,14 +1,21 @@
-"""The benchmark of issue 8: the shim next to exim4, postfix and nullmailer, in containers, in one run.
+"""The benchmark: the shim, on both of its paths, next to exim4, postfix and nullmailer, in containers,
+in one run.
 
-  python3 bench/run.py [--quick] [--doc docs/benchmarks.md] [--wait-quiet SECONDS]
+  python3 bench/run.py [--quick] [--messages-only | --converge-only | --from-json F] [--json F]
+                       [--doc docs/benchmarks.md] [--wait-quiet SECONDS]
 
 Every container is a systemd container from the harness's Debian 12 image, named sst-bench-*, and is
 removed at the end whatever happens. The shim is installed by the role (ansible-playbook, podman
 connection, the package from dist/) on a host that runs exim4, and called through /usr/sbin/sendmail (the
-setuid launcher) by an unprivileged user, exactly as cron calls it; each MTA is installed from Debian's
-packages in a sibling container and called the same way. bench/sender.py runs inside the containers and
-does the timing, so podman's own overhead is never in a figure. --quick runs every step with small sizes
-(for debugging) and writes no doc; --converge-only measures the converge figures and the floor only.
+setuid launcher) by an unprivileged user, exactly as cron calls it: once with the recorder's socket
+listening (the recorder path), once with the socket and the service stopped (the exec path). Each MTA is
+installed from Debian's packages in a sibling container and called the same way. bench/sender.py runs
+inside the containers and does the timing, so podman's own overhead is never in a figure; bench/doc.py
+writes the doc from the figures.
+
+--quick runs every step with small sizes (for debugging) and writes no doc; --messages-only measures the
+per-message figures only (latency, burst, CPU, memory; the role's install untimed, no fleet);
+--converge-only measures the converge figures and the floor only.
 """
 
 from __future__ import annotations
@@ -27,7 +34,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import doc
+
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "files"))
+from sendmail_shim import schema  # noqa: E402 - the shim's schema names the record's fields
+
 IMAGE = "localhost/sendmail-shim-test/debian:bookworm"
 PREFIX = "sst-bench-"
 SHIM_HOST = PREFIX + "shim"
@@ -39,8 +51,13 @@ LAYOUT = json.loads((REPO / "files" / "sendmail_shim" / "layout.json").read_text
 SHIM_ENTRY = LAYOUT["entry"]
 SHIM_LOG = LAYOUT["log"]
 SERVICE_USER = LAYOUT["user"]
+RECORDER_SOCKET = LAYOUT["recorder_socket"]
+RECORDER_SERVICE = LAYOUT["recorder_service"]
+PATHS = doc.PATHS
+if set(PATHS) != set(schema.ENTRIES):
+    raise SystemExit(f"bench: the shim's paths {sorted(PATHS)} are not the record's entries {schema.ENTRIES}")
 FLOOR_HOST = PREFIX + "floor"
-MIB = 1 << 20
+MIB = doc.MIB
 
 # Each MTA as Debian installs it, with only what keeps it local: postfix preseeded 'Local only'
 # (the question its postinst asks), nullmailer with no relay (its queue then simply waits).
@@ -65,7 +82,24 @@ class Sizes:
         self.warmup = 2 if quick else 5
         self.burst_procs, self.burst_count = (8, 5) if quick else (64, 50)
         self.rss = [MIB, 10 * MIB] if quick else [10 * MIB, 100 * MIB, 1024 * MIB]
+        self.flood_procs, self.flood_size = (8, 10 * MIB) if quick else (64, 1024 * MIB)
         self.fleet = 2 if quick else 10
+
+    def setup(self):
+        """What the doc says about how the figures were taken."""
+        return {
+            "latency_count": self.latency,
+            "warmup": self.warmup,
+            "burst_procs": self.burst_procs,
+            "burst_count": self.burst_count,
+            "rss_sizes": self.rss,
+            "flood_procs": self.flood_procs,
+            "flood_size": self.flood_size,
+            "cron_args": CRON_ARGS,
+            "sendmail": SENDMAIL,
+            "recorder_socket": RECORDER_SOCKET,
+            "recorder_service": RECORDER_SERVICE,
+        }
 
 
 def say(text):
@@ -153,7 +187,7 @@ def install_mta(kind):
 def add_bench_user_and_tools(name):
     in_box(name, "useradd", "--create-home", "--shell", "/bin/sh", BENCH_USER)
     in_box(name, "mkdir", "-p", TOOLS)
-    for tool in ("sender.py", "check_log.py"):
+    for tool in ("sender.py", "check_log.py", "recorder_profile.py"):
         run(["podman", "cp", str(REPO / "bench" / tool), f"{name}:{TOOLS}/{tool}"])
     in_box(name, "chmod", "-R", "a+rX", TOOLS)
 
@@ -221,18 +255,6 @@ def percentile(times, fraction):
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def latency(name, cmd, sizes, token):
-    sender(name, "latency", token + "-warm", cmd, count=sizes.warmup)
-    got = sender(name, "latency", token, cmd, count=sizes.latency)
-    times = got["times"]
-    return {
-        "p50": statistics.median(times) * 1000,
-        "p90": percentile(times, 0.9) * 1000,
-        "cpu": got["cpu"] / len(times) * 1000,
-        "failures": got["failures"],
-    }
-
-
 def wait_drained(kind, timeout=300):
     """Waits until an MTA has delivered what it queued, so its deliveries do not run into the next
     measurement. nullmailer has no relay here: its queue only grows, and nothing runs for it."""
@@ -276,6 +298,10 @@ def machine():
         "kernel": platform.release(),
         "cpu": cpu,
         "podman": run(["podman", "--version"]).stdout.strip(),
+        # The tree the package was built from (dist/ is built from the same sources by `make package`).
+        "commit": run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"], check=False
+        ).stdout.strip(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -342,6 +368,40 @@ def profile_shim(bench_uid):
     }
 
 
+def profile_recorder(sizes):
+    """The recorder's CPU per message by function: the units stopped, the recorder started by hand under
+    bench/recorder_profile.py on the layout's socket (so the launcher trusts it as it trusts systemd's),
+    sizes.latency cron messages sent through the launcher, then SIGTERM; the merged profile of its threads.
+    """
+    set_path("exec", "sst-profile-recorder")
+    socket_path = LAYOUT["recorder_socket_path"]
+    pidfile, report = "/run/sst-bench-recorder.pid", "/run/sst-bench-recorder.profile"
+    recorder = f"{LAYOUT['libdir']}/sendmail_shim/recorder.py"
+    in_box(SHIM_HOST, "install", "-d", "-m", "0755", os.path.dirname(socket_path))
+    run([
+        "podman", "exec", "-d", SHIM_HOST, "sh", "-c",
+        f"exec python3 -I -S {TOOLS}/recorder_profile.py {pidfile} {recorder} --socket {socket_path} "
+        f">{report} 2>&1",
+    ])  # fmt: skip
+    wait = (
+        f"for i in $(seq 100); do [ -S {socket_path} ] && [ -s {pidfile} ] && exit 0; sleep 0.1; done; exit 1"
+    )
+    if in_box(SHIM_HOST, "sh", "-c", wait, check=False).returncode != 0:
+        raise RuntimeError(f"the profiled recorder did not listen: {in_box(SHIM_HOST, 'cat', report).stdout}")
+    mark = "sst-profile-recorder"
+    sender(SHIM_HOST, "latency", mark, [SENDMAIL, *CRON_ARGS], count=sizes.latency)
+    stop = f"pid=$(cat {pidfile}); kill -TERM $pid; while kill -0 $pid 2>/dev/null; do sleep 0.1; done"
+    in_box(SHIM_HOST, "sh", "-c", stop, timeout=60)
+    text = in_box(SHIM_HOST, "cat", report).stdout
+    check = check_log(mark, 1, sizes.latency)
+    if check["entries"].get("recorder") != sizes.latency:
+        raise RuntimeError(f"the profiled recorder did not record every message: {check}\n{text[-2000:]}")
+    lines = [line for line in text.splitlines() if line.strip()]
+    first = next(i for i, line in enumerate(lines) if "function calls" in line)
+    summary = next(line for line in lines if line.startswith("threads profiled:"))
+    return {"messages": sizes.latency, "summary": summary, "cprofile": lines[first : first + 30]}
+
+
 def collect_converge(sizes, logdir, out):
     """The floor, one fresh host, its re-run and a fresh fleet, in that order."""
     say(f"starting {SHIM_HOST} and {FLOOR_HOST} from {IMAGE}, both with exim4")
@@ -379,316 +439,261 @@ def collect_fleet(sizes, logdir, out):
     remove(fleet)
 
 
-def collect(sizes, logdir, out):
-    collect_converge(sizes, logdir, out)
+def recorder_state():
+    """The recorder service's MainPID (0 when it is not running) and, when it runs, its CPU seconds so far
+    (utime + stime of /proc/<pid>/stat, every thread) and its VmHWM in KiB."""
+    script = (
+        f"pid=$(systemctl show -p MainPID --value {RECORDER_SERVICE}); echo $pid; getconf CLK_TCK; "
+        'if [ "$pid" != 0 ]; then cat /proc/$pid/stat; grep ^VmHWM: /proc/$pid/status; fi'
+    )
+    lines = in_box(SHIM_HOST, "sh", "-c", script).stdout.splitlines()
+    pid, ticks = int(lines[0]), int(lines[1])
+    if not pid:
+        return {"pid": 0, "cpu": 0.0, "vmhwm_kib": 0}
+    # The fields after the command's closing parenthesis: state is the first, utime the 12th, stime the 13th.
+    fields = lines[2].rsplit(")", 1)[1].split()
+    return {
+        "pid": pid,
+        "cpu": (int(fields[11]) + int(fields[12])) / ticks,
+        "vmhwm_kib": int(lines[3].split()[1]),
+    }
+
+
+def set_path(path, token):
+    """Puts the shim host on one of the shim's two paths. 'recorder': the socket listening, and one
+    unrecorded message sent so that the service is running (socket activation) before anything is timed;
+    'exec': the socket and the service stopped, as docs/recorder.md says an admin stops them. Returns the
+    recorder's state."""
+    if path == "recorder":
+        in_box(SHIM_HOST, "systemctl", "start", RECORDER_SOCKET)
+        sender(SHIM_HOST, "latency", token + "-start", [SENDMAIL, *CRON_ARGS], count=1)
+        state = recorder_state()
+        if not state["pid"]:
+            raise RuntimeError(f"{RECORDER_SERVICE} did not start on a message sent to {RECORDER_SOCKET}")
+        return state
+    in_box(SHIM_HOST, "systemctl", "stop", RECORDER_SOCKET, RECORDER_SERVICE)
+    return recorder_state()
+
+
+def restart_recorder(token):
+    """A fresh recorder (its VmHWM is then this step's): the service stopped and started again by one
+    small message through the socket."""
+    in_box(SHIM_HOST, "systemctl", "stop", RECORDER_SERVICE)
+    return set_path("recorder", token)
+
+
+def same_recorder(path, before, after, what):
+    """The path really taken: on the recorder path the same recorder ran before and after (not restarted,
+    so its CPU counters cover every message); on the exec path none ran."""
+    if path == "recorder" and not (before["pid"] and before["pid"] == after["pid"]):
+        raise RuntimeError(f"{what}: the recorder was not the same process throughout: {before} -> {after}")
+    if path == "exec" and (before["pid"] or after["pid"]):
+        raise RuntimeError(f"{what}: a recorder ran on the exec path: {before} -> {after}")
+
+
+def recorder_limits():
+    """The limits the recorder runs with, from the installed configuration (the shim's own reader)."""
+    keys = ["recorder_max_connections", "max_message_bytes", "recorder_max_input_bytes",
+            "recorder_max_input_seconds"]  # fmt: skip
+    script = (
+        f"import json, sys; sys.path.insert(0, {LAYOUT['libdir']!r}); from sendmail_shim import config; "
+        f"cfg = config.load_set()[0]; print(json.dumps({{k: getattr(cfg, k, None) for k in {keys!r}}}))"
+    )
+    return json.loads(in_box(SHIM_HOST, "python3", "-I", "-S", "-c", script).stdout)
+
+
+def check_log(token, procs, count):
+    """The checker on every file of the shim's log: each of the token's messages once, every line strict
+    JSON, and the token's records counted by the entry point that wrote them."""
+    check = in_box(
+        SHIM_HOST, "sh", "-c",
+        f"python3 {TOOLS}/check_log.py --token {token} --procs {procs} --count {count} "
+        f"--entry-field {schema.ENTRY} $(ls {SHIM_LOG}* | grep -v '[.]gz$')",
+        check=False,
+    )  # fmt: skip
+    return json.loads(check.stdout)
+
+
+def shim_latency(path, sizes, out):
+    label = PATHS[path]
+    token = f"sst-lat-{path}"
+    set_path(path, token)
+    sender(SHIM_HOST, "latency", token + "-warm", [SENDMAIL, *CRON_ARGS], count=sizes.warmup)
+    before = recorder_state()
+    got = sender(SHIM_HOST, "latency", token, [SENDMAIL, *CRON_ARGS], count=sizes.latency)
+    after = recorder_state()
+    same_recorder(path, before, after, f"latency {label}")
+    row = latency_row(got)
+    row["check"] = check_log(token, 1, sizes.latency)
+    row["caller_cpu"] = row["cpu"]
+    row["recorder_cpu"] = (after["cpu"] - before["cpu"]) / len(got["times"]) * 1000
+    row["recorder_pid"] = after["pid"]
+    row["cpu"] = row["caller_cpu"] + row["recorder_cpu"]
+    out["latency"][label] = row
+
+
+def latency_row(got):
+    times = got["times"]
+    return {
+        "p50": statistics.median(times) * 1000,
+        "p90": percentile(times, 0.9) * 1000,
+        "cpu": got["cpu"] / len(times) * 1000,
+        "failures": got["failures"],
+    }
+
+
+def burst(name, label, sizes, path=None, cmd=(SENDMAIL, *CRON_ARGS)):
+    """One burst; on a shim path the recorder's CPU over it is counted as well."""
+    token = f"sst-burst-{path or re.sub(r'[^a-z0-9]', '', label)}"
+    before = set_path(path, token) if path else None
+    got = sender(name, "burst", token, list(cmd), procs=sizes.burst_procs, count=sizes.burst_count)
+    got["caller_cpu_per_message"] = got["cpu"] / got["messages"] * 1000
+    got["recorder_cpu_per_message"] = 0.0
+    if path:
+        after = recorder_state()
+        same_recorder(path, before, after, f"burst {label}")
+        got["recorder_cpu_per_message"] = (after["cpu"] - before["cpu"]) / got["messages"] * 1000
+    got["cpu_per_message"] = got["caller_cpu_per_message"] + got["recorder_cpu_per_message"]
+    say(f"burst {label}: {got['wall']:.2f} s for {got['messages']} messages, failures {got['failures']}")
+    return got
+
+
+def single_messages(path, sizes):
+    """One message of each size; the exec path's shim peak (ru_maxrss) or a fresh recorder's VmHWM."""
+    figures = {}
+    for size in sizes.rss:
+        token = f"sst-rss-{path}-{size}"
+        before = restart_recorder(token) if path == "recorder" else set_path(path, token)
+        got = sender(SHIM_HOST, "rss", token, [SENDMAIL, *CRON_ARGS], size=size)
+        after = recorder_state()
+        same_recorder(path, before, after, f"{size // MIB} MiB message, {path} path")
+        got["vmhwm_kib"] = after["vmhwm_kib"]
+        figures[str(size)] = got
+        peak = got["vmhwm_kib"] if path == "recorder" else got["maxrss_kib"]
+        say(f"{path} path, one {size // MIB} MiB message: peak {peak / 1024:.1f} MiB, exit {got['status']}")
+    return figures
+
+
+def flood(path, sizes):
+    """sizes.flood_procs messages of sizes.flood_size at once on one path; the peak, then the log check."""
+    token = f"sst-flood-{path}"
+    before = restart_recorder(token) if path == "recorder" else set_path(path, token)
+    got = sender(
+        SHIM_HOST, "flood", token, [SENDMAIL, *CRON_ARGS], procs=sizes.flood_procs, size=sizes.flood_size
+    )
+    after = recorder_state()
+    same_recorder(path, before, after, f"{sizes.flood_procs} messages at once, {path} path")
+    children = got["children"]
+    figures = {
+        "wall": got["wall"],
+        "writers_failed": got["writers_failed"],
+        "exit_ok": sum(child["status"] == 0 for child in children),
+        "statuses": sorted({child["status"] for child in children}),
+        "unsent": sum(child["unsent"] for child in children),
+        "rss_sum_kib": sum(child["maxrss_kib"] for child in children),
+        # CPU of the callers (launchers, or the shims they became) and of the recorder, over the step.
+        "cpu": sum(child["cpu"] for child in children) + after["cpu"] - before["cpu"],
+        "check": check_log(token, sizes.flood_procs, 1),
+    }
+    if path == "recorder":
+        figures.update(peak_kib=after["vmhwm_kib"], idle_kib=before["vmhwm_kib"])
+    else:
+        figures["peak_kib"] = max(child["maxrss_kib"] for child in children)
+    say(
+        f"{path} path, {sizes.flood_procs} x {sizes.flood_size // MIB} MiB at once: peak "
+        f"{figures['peak_kib'] / 1024:.1f} MiB, {figures['exit_ok']} exit 0, "
+        f"log check ok={figures['check']['ok']}"
+    )
+    return figures
+
+
+def install_shim(sizes, logdir, out):
+    """The shim host for --messages-only: a fresh host with exim4, the role applied once (untimed)."""
+    say(f"starting {SHIM_HOST} from {IMAGE} with exim4, then the role (not timed)")
+    start_with_exim4([SHIM_HOST])
+    converge([SHIM_HOST], 1, logdir, "install")
+
+
+def collect_messages(sizes, out):
+    """Latency, burst and memory of the shim's two paths next to the MTAs and the floors; the shim host
+    must exist with the role applied."""
     mta_names = [PREFIX + kind for kind in MTAS]
     say(f"starting {', '.join(mta_names)} from {IMAGE}")
     start(mta_names)
-
     say("installing exim4, postfix and nullmailer from Debian's packages in their containers")
     with ThreadPoolExecutor(len(MTAS)) as pool:
         list(pool.map(install_mta, MTAS))
     for name in [SHIM_HOST, *mta_names]:
         add_bench_user_and_tools(name)
     bench_uid = int(in_box(SHIM_HOST, "id", "-u", BENCH_USER).stdout)
-    sendmail = [SENDMAIL, *CRON_ARGS]
-    resolved = in_box(SHIM_HOST, "readlink", "-f", SENDMAIL).stdout.strip()
-    out["shim_sendmail"] = resolved
+    socket_state = in_box(SHIM_HOST, "systemctl", "is-active", RECORDER_SOCKET, check=False).stdout.strip()
+    out["setup"].update(
+        shim_sendmail=in_box(SHIM_HOST, "readlink", "-f", SENDMAIL).stdout.strip(),
+        socket_after_install=socket_state,
+    )
+    say(f"{RECORDER_SOCKET} after the install: {socket_state}")
+    out["recorder_limits"] = recorder_limits()
 
-    subjects = {
-        "shim": (SHIM_HOST, sendmail),
-        **{kind: (PREFIX + kind, sendmail) for kind in MTAS},
-        "/bin/true": (SHIM_HOST, ["/bin/true"]),
-        "python3 -I -S -c pass": (SHIM_HOST, ["/usr/bin/python3", "-I", "-S", "-c", "pass"]),
-    }
+    sendmail = [SENDMAIL, *CRON_ARGS]
     out["latency"] = {}
+    for path in PATHS:
+        shim_latency(path, sizes, out)
+        lat = out["latency"][PATHS[path]]
+        say(f"latency {PATHS[path]}: p50 {lat['p50']:.2f} ms, CPU {lat['cpu']:.2f} ms/msg")
+    floors = {
+        "/bin/true": ["/bin/true"],
+        "python3 -I -S -c pass": ["/usr/bin/python3", "-I", "-S", "-c", "pass"],
+    }
+    subjects = {
+        **{kind: (PREFIX + kind, sendmail) for kind in MTAS},
+        **{f: (SHIM_HOST, c) for f, c in floors.items()},
+    }
     for label, (name, cmd) in subjects.items():
-        out["latency"][label] = latency(name, cmd, sizes, f"sst-lat-{re.sub(r'[^a-z0-9]', '', label)}")
+        token = f"sst-lat-{re.sub(r'[^a-z0-9]', '', label)}"
+        sender(name, "latency", token + "-warm", cmd, count=sizes.warmup)
+        out["latency"][label] = latency_row(sender(name, "latency", token, cmd, count=sizes.latency))
         lat = out["latency"][label]
         say(f"latency {label}: p50 {lat['p50']:.2f} ms, p90 {lat['p90']:.2f} ms, failures {lat['failures']}")
         if label in MTAS:
             wait_drained(label)
 
-    out["burst"] = {}
-    for label in ["shim", *MTAS]:
-        name = SHIM_HOST if label == "shim" else PREFIX + label
-        got = sender(
-            name, "burst", f"sst-burst-{label}", sendmail, procs=sizes.burst_procs, count=sizes.burst_count
-        )
-        out["burst"][label] = got
-        say(f"burst {label}: {got['wall']:.2f} s for {got['messages']} messages, failures {got['failures']}")
-        if label in MTAS:
-            wait_drained(label)
-    check = in_box(
-        SHIM_HOST, "sh", "-c",
-        f"python3 {TOOLS}/check_log.py --token sst-burst-shim --procs {sizes.burst_procs} "
-        f"--count {sizes.burst_count} $(ls {SHIM_LOG}* | grep -v '[.]gz$')",
-        check=False,
-    )  # fmt: skip
-    out["burst_check"] = json.loads(check.stdout)
-    say(f"burst checker: {out['burst_check']}")
+    out["burst"], out["burst_check"] = {}, {}
+    for path in PATHS:
+        out["burst"][PATHS[path]] = burst(SHIM_HOST, PATHS[path], sizes, path)
+        out["burst_check"][path] = check_log(f"sst-burst-{path}", sizes.burst_procs, sizes.burst_count)
+        say(f"burst checker, {path} path: {out['burst_check'][path]}")
+    for kind in MTAS:
+        out["burst"][kind] = burst(PREFIX + kind, kind, sizes)
+        wait_drained(kind)
+    # The floor of the burst: what 64 senders on 2 cores manage when each send is only an exec.
+    out["burst"]["/bin/true"] = burst(SHIM_HOST, "/bin/true", sizes, cmd=["/bin/true"])
 
-    out["rss"] = {}
-    for size in sizes.rss:
-        got = sender(SHIM_HOST, "rss", f"sst-rss-{size}", sendmail, size=size)
-        out["rss"][size] = got
-        say(f"rss {size // MIB} MiB message: {got['maxrss_kib'] / 1024:.1f} MiB, exit {got['status']}")
-
+    out["rss"] = {path: single_messages(path, sizes) for path in PATHS}
+    out["flood"] = {path: flood(path, sizes) for path in PATHS}
+    set_path("exec", "sst-profile")
     out["profile"] = profile_shim(bench_uid)
+    out["recorder_profile"] = profile_recorder(sizes)
+    remove(mta_names)
 
+
+def collect(sizes, logdir, out, messages_only):
+    phases = out["phases"]
+    started = time.monotonic()
+    if messages_only:
+        install_shim(sizes, logdir, out)
+        phases["install"] = time.monotonic() - started
+    else:
+        collect_converge(sizes, logdir, out)
+        phases["converge"] = time.monotonic() - started
+    started = time.monotonic()
+    collect_messages(sizes, out)
+    phases["messages"] = time.monotonic() - started
     # The measurement containers are done: stop them so that the fleet has the machine to itself.
-    remove([SHIM_HOST, *mta_names])
-    collect_fleet(sizes, logdir, out)
-
-
-def ms(value):
-    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
-
-
-def goals(out):
-    lat, burst, rss = out["latency"], out["burst"], out["rss"]
-    one_gib = rss.get(1024 * MIB)
-    rows = [
-        ("shim p50 <= postfix p50", f"{ms(lat['shim']['p50'])} ms vs {ms(lat['postfix']['p50'])} ms",
-         lat["shim"]["p50"] <= lat["postfix"]["p50"]),
-        ("shim p50 <= exim4 p50", f"{ms(lat['shim']['p50'])} ms vs {ms(lat['exim4']['p50'])} ms",
-         lat["shim"]["p50"] <= lat["exim4"]["p50"]),
-        ("shim p90 <= exim4 p90", f"{ms(lat['shim']['p90'])} ms vs {ms(lat['exim4']['p90'])} ms",
-         lat["shim"]["p90"] <= lat["exim4"]["p90"]),
-        ("peak RSS for 1 GiB <= 64 MiB",
-         f"{one_gib['maxrss_kib'] / 1024:.1f} MiB" if one_gib else "not measured (--quick)",
-         bool(one_gib) and one_gib["maxrss_kib"] <= 64 * 1024),
-        ("burst wall <= exim4's", f"{burst['shim']['wall']:.1f} s vs {burst['exim4']['wall']:.1f} s",
-         burst["shim"]["wall"] <= burst["exim4"]["wall"]),
-        ("burst: every line strict JSON, every message once",
-         f"{out['burst_check']['lines']} lines, {out['burst_check']['bad_lines']} bad, "
-         f"{out['burst_check']['missing']} missing, {out['burst_check']['duplicated']} duplicated",
-         out["burst_check"]["ok"]),
-    ]  # fmt: skip
-    return rows + converge_goals(out)
-
-
-def converge_goals(out):
-    floor, conv, rerun = out["floor"]["seconds"], out["converge"]["seconds"], out["rerun"]["seconds"]
-    return [
-        ("converge of a fresh host <= 2.0 x the floor",
-         f"{conv / floor:.2f} x ({conv:.1f} s vs {floor:.1f} s)", conv <= 2.0 * floor),
-        ("re-run <= 1.0 x the floor, changed=0",
-         f"{rerun / floor:.2f} x ({rerun:.1f} s vs {floor:.1f} s), changed={out['rerun']['changed']}",
-         rerun <= floor and out["rerun"]["changed"] == 0),
-    ]  # fmt: skip
-
-
-def converge_lines(out):
-    """The converge figures: the floor, one host, its re-run, the fleet (when measured), the profile."""
-    runs = [run for run in ("floor", "converge", "rerun", "fleet") if run in out]
-    floor = out["floor"]["seconds"]
-    lines = [
-        "Fleet (ansible-playbook, containers.podman.podman connection, fresh containers from the image "
-        "with exim4 installed and no apt lists); the floor is bench/floor.yml, one apt task that swaps "
-        "exim4 for nullmailer on a sibling host:",
-        "",
-        "| | seconds | x floor | changed | tasks run |",
-        "|---|---|---|---|---|",
-        f"| floor: exim4 -> nullmailer, one apt task | {floor:.1f} | 1.00 | {out['floor']['changed']} "
-        f"| {out['floor']['tasks_run']} |",
-        f"| converge, one fresh host | {out['converge']['seconds']:.1f} | "
-        f"{out['converge']['seconds'] / floor:.2f} | {out['converge']['changed']} "
-        f"| {out['converge']['tasks_run']} |",
-        f"| re-run on that host | {out['rerun']['seconds']:.1f} | {out['rerun']['seconds'] / floor:.2f} "
-        f"| {out['rerun']['changed']} | {out['rerun']['tasks_run']} |",
-    ]
-    if "fleet" in out:
-        lines.append(
-            f"| {out['fleet']['hosts']} fresh hosts at once, forks={out['fleet']['hosts']} | "
-            f"{out['fleet']['seconds']:.1f} | {out['fleet']['seconds'] / floor:.2f} "
-            f"| {out['fleet']['changed']} | {out['fleet']['tasks_run']} per host |"
-        )
-    lines += [
-        "",
-        "Slowest tasks (ansible.posix.profile_tasks), seconds:",
-        "",
-        "| task | " + " | ".join(runs) + " |",
-        "|---|" + "---|" * len(runs),
-    ]
-    times = {run: dict(out[run]["slowest"]) for run in runs}
-    for task in dict.fromkeys(name for run in times.values() for name in run):
-        cells = " | ".join(f"{times[run][task]:.1f}" if task in times[run] else "" for run in times)
-        lines.append(f"| {task} | {cells} |")
-    lines += [
-        "",
-        "Tasks that reported a change on the re-run: "
-        + (", ".join(f"`{task}`" for task in out["rerun"]["changed_tasks"]) or "none")
-        + ".",
-        "",
-    ]
-    return lines
-
-
-def render(out, sizes):
-    m, lat, burst = out["machine"], out["latency"], out["burst"]
-    before, after = out["quiet_before"], out["quiet_after"]
-    intro = "Written by `make bench` (scripts/bench.sh, bench/run.py): figures as measured, never asserted."
-    lines = ["# Benchmarks", "", intro, "", "## Machine", "", "| | |", "|---|---|"]
-    lines += [f"| {key} | {value} |" for key, value in m.items()]
-    quiet = before["load"][0] < 1 and not before["other_containers"] and not after["other_containers"]
-    lines += [
-        f"| load average at start / end | {' '.join(f'{x:.2f}' for x in before['load'])} / "
-        f"{' '.join(f'{x:.2f}' for x in after['load'])} |",
-        f"| other containers at start / end | {', '.join(before['other_containers']) or 'none'} / "
-        f"{', '.join(after['other_containers']) or 'none'} |",
-        f"| run took | {out['duration'] / 60:.1f} min |",
-        "",
-        "The machine was quiet for this run." if quiet else
-        "**The machine was not quiet for this run** (other engineers' containers or load, above): every "
-        "figure shares 2 cores with them; the ratios between columns measured in the same minutes are the "
-        "part to trust.",
-        "",
-        "## Results",
-        "",
-        f"Latency: {sizes.latency} sequential cron-style messages (`sendmail {' '.join(CRON_ARGS)}`, the "
-        f"headers Debian's cron writes), sent by an unprivileged user inside each container, each exec timed "
-        f"with `time.perf_counter()` around `subprocess.run` after {sizes.warmup} unrecorded warm-up sends. "
-        f"CPU/msg is the user+system time of the sender's reaped children (work an MTA hands to its "
-        f"daemon is not in it). The shim is the role's install, `{SENDMAIL}` -> `{out['shim_sendmail']}`.",
-        "",
-        "| | p50 ms | p90 ms | CPU/msg ms | failed sends | burst wall s | burst msg/s | burst failed |",
-        "|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
-    for label, row in lat.items():
-        b = burst.get(label)
-        burst_cells = (
-            f"{b['wall']:.1f} | {b['messages'] / b['wall']:.0f} | {b['failures']}" if b else "- | - | -"
-        )
-        lines.append(
-            f"| {label} | {ms(row['p50'])} | {ms(row['p90'])} | {ms(row['cpu'])} | {row['failures']} "
-            f"| {burst_cells} |"
-        )
-    check = out["burst_check"]
-    lines += [
-        "",
-        f"Burst: {sizes.burst_procs} concurrent senders (forked processes, released together) x "
-        f"{sizes.burst_count} messages each, wall time from release to the last exit. Checker on the shim's "
-        f"log (every file of it): {check['lines']} lines, {check['bad_lines']} not strict JSON, "
-        f"{check['present']}/{check['expected']} burst messages present, {check['missing']} missing, "
-        f"{check['duplicated']} duplicated: **{'pass' if check['ok'] else 'FAIL'}**.",
-        "",
-        "Peak RSS of the shim (the launcher's child after its exec into python3, `ru_maxrss` from "
-        "`os.wait4`):",
-        "",
-        "| message | peak RSS MiB | exit | seconds | bytes not read by the shim |",
-        "|---|---|---|---|---|",
-    ]
-    for size, got in out["rss"].items():
-        lines.append(
-            f"| {int(size) // MIB} MiB | {got['maxrss_kib'] / 1024:.1f} | {got['status']} "
-            f"| {got['seconds']:.1f} | {got['unsent']} |"
-        )
-    lines += ["", *converge_lines(out)]
-    lines += [
-        "## Goals (issues 8 and 15), from this run",
-        "",
-        "| goal | measured | |",
-        "|---|---|---|",
-    ]
-    lines += [
-        f"| {goal} | {measured} | {'met' if ok else '**not met**'} |" for goal, measured, ok in goals(out)
-    ]
-    lines += analysis(out)
-    lines += METHOD_NOTES
-    return "\n".join(lines)
-
-
-METHOD_NOTES = [
-    "## Method notes",
-    "",
-    "- Every container is a systemd container from the harness image, one per system measured; the "
-    "floors run in the shim's container. exim4 is Debian's default configuration (local delivery only), "
-    "postfix is preseeded 'Local only', nullmailer has no relay (its queue only fills: nothing leaves the "
-    "container). What is timed is what the caller waits for: the submission. After each MTA's latency "
-    "and burst runs the bench waits for exim4's and postfix's queues to drain, so that their deliveries "
-    "never run into the next measurement.",
-    "- The shim goes through the launcher exactly as cron's call does: `/usr/sbin/sendmail` -> "
-    "alternatives -> setuid launcher -> `python3 -I -S` as the service user -> one line appended to the log.",
-    "- Fresh hosts: exim4 is installed (untimed), then the apt lists are deleted, as in the image: the "
-    "role and the floor each download the lists themselves, and that time is in their figures. The role "
-    "installs the .deb that `make package` left in dist/.",
-    "- Timings are wall-clock from inside the containers (`bench/sender.py`); podman's own overhead is "
-    "only in the fleet figures, where it is what ansible pays per task.",
-    "",
-]
-
-
-def analysis(out):
-    """The profiles behind the goals: where the shim's per-message time and the converge time go."""
-    lat, prof, cost = out["latency"], out["profile"], out["podman_costs"]
-    shim, exec_only = lat["shim"]["p50"], lat["/bin/true"]["p50"]
-    floor = lat["python3 -I -S -c pass"]["p50"]
-    fastest_mta = min(lat[kind]["p50"] for kind in MTAS)
-    lines = [
-        "",
-        "## Where the time goes",
-        "",
-        "### Per message (latency, burst)",
-        "",
-        f"Of the shim's p50 of {ms(shim)} ms, {ms(exec_only)} ms is an exec as such (`/bin/true`) and "
-        f"{ms(floor)} ms is what a bare `python3 -I -S -c pass` takes in all; the {ms(shim - floor)} ms "
-        "above that are the setuid launcher and the shim's own work. In CPU per message, less sensitive "
-        f"to the other load: shim {ms(lat['shim']['cpu'])} ms, bare interpreter "
-        f"{ms(lat['python3 -I -S -c pass']['cpu'])} ms, "
-        + ", ".join(f"{kind} {ms(lat[kind]['cpu'])} ms" for kind in MTAS)
-        + ". Under `-X importtime` (instrumented, so larger than in a plain run) the bare interpreter's "
-        f"own imports take {prof['interpreter_imports_ms']:.1f} ms and the {prof['shim_import_count']} "
-        f"modules the shim adds {prof['shim_imports_ms']:.1f} ms: `os` and what it pulls in "
-        "(`_collections_abc`, `stat`, `posixpath`) are among them, because `-S` skips `site`, which would "
-        "otherwise have imported them before any script. The burst is the same cost 64 times over on 2 "
-        f"cores: {out['burst']['shim']['cpu'] / out['burst']['shim']['messages'] * 1000:.1f} ms CPU per "
-        "message there.",
-        "",
-    ]
-    if floor > fastest_mta:
-        lines += [
-            f"The bare interpreter's start ({ms(floor)} ms) is already above the fastest MTA's whole p50 "
-            f"({ms(fastest_mta)} ms): a shim started as a new Python process per message cannot get under "
-            "that here, whatever it does after start-up; what is left to win is the part above the floor.",
-            "",
-        ]
-    lines += [
-        "The shim's own imports (`-X importtime`, one cron message, run as the service user the way the "
-        "launcher runs it, caches warm; modules the bare interpreter also imports left out):",
-        "",
-        "| module | self ms | cumulative ms |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {i['module']} | {i['self_ms']:.2f} | {i['cumulative_ms']:.2f} |" for i in prof["imports"]]
-    lines += ["", "cProfile of the same run, by cumulative time:", "", "```", *prof["cprofile"], "```", ""]
-    per_task = 2 * cost["exec"] + cost["cp"]
-    conv, rerun = out["converge"], out["rerun"]
-    lines += [
-        "### Converge",
-        "",
-        f"{conv['tasks_run']} tasks ran on the fresh host ({conv['tasks_skipped']} skipped), "
-        f"{rerun['tasks_run']} on the re-run. The containers.podman.podman connection has no pipelining: "
-        f"every module task is at least a `podman exec` (temp dir), a `podman cp` (the module) and another "
-        f"`podman exec` (the run). Here a `podman exec` takes {cost['exec']:.0f} ms and a `podman cp` "
-        f"{cost['cp']:.0f} ms (medians of 10), so about {per_task:.0f} ms per task before the task does "
-        f"anything: {conv['tasks_run'] * per_task / 1000:.0f} s of the {conv['seconds']:.0f} s converge and "
-        f"{rerun['tasks_run'] * per_task / 1000:.0f} s of the {rerun['seconds']:.0f} s re-run (a loop pays "
-        "it once per item: see the slowest tasks above). The rest is the tasks' own work (apt's update and "
-        "the one install transaction on the first run) and ansible's fixed cost per task: the module's "
-        "start on the host and the controller's own work between tasks.",
-        "",
-        f"With {out['fleet']['hosts']} hosts and forks={out['fleet']['hosts']} the same calls run "
-        f"{out['fleet']['hosts']} at a time on 2 cores: a task took "
-        f"{conv['seconds'] / conv['tasks_run']:.1f} s on one host and "
-        f"{out['fleet']['seconds'] / out['fleet']['tasks_run']:.1f} s across the fleet, "
-        "and apt downloads the lists and installs on every host at once: "
-        f"{out['fleet']['hosts']} hosts' work took "
-        f"{out['fleet']['seconds'] / conv['seconds']:.1f} times one host's time. On 2 cores, within 2x "
-        "would need the per-task cost to be mostly waiting rather than CPU, which it is not here.",
-        "",
-    ]
-    return lines
+    remove([SHIM_HOST])
+    if not messages_only:
+        started = time.monotonic()
+        collect_fleet(sizes, logdir, out)
+        phases["fleet"] = time.monotonic() - started
 
 
 def main():
@@ -699,21 +704,25 @@ def main():
         "--wait-quiet", type=int, default=0, help="wait up to this many seconds for a quiet machine"
     )
     parser.add_argument("--json", help="also write the raw figures here")
-    parser.add_argument(
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument(
         "--converge-only",
         action="store_true",
         help="measure the floor, one host, its re-run and the fleet only; print them, write no doc",
     )
-    parser.add_argument("--from-json", help="measure nothing: write the doc from figures saved by --json")
+    what.add_argument(
+        "--messages-only",
+        action="store_true",
+        help="measure the per-message figures only (the role's install untimed, no fleet)",
+    )
+    what.add_argument("--from-json", help="measure nothing: write the doc from figures saved by --json")
     parser.add_argument(
         "--logs", default=str(REPO / ".cache" / "bench"), help="ansible output and inventories of the run"
     )
     args = parser.parse_args()
     sizes = Sizes(args.quick)
     if args.from_json:
-        out = json.loads(Path(args.from_json).read_text())
-        out["rss"] = {int(size): got for size, got in out["rss"].items()}
-        Path(args.doc).write_text(render(out, sizes))
+        Path(args.doc).write_text(doc.render(json.loads(Path(args.from_json).read_text())))
         say(f"wrote {args.doc} from {args.from_json}")
         return
     leftovers = bench_containers()
@@ -722,7 +731,7 @@ def main():
         remove(leftovers)
     if args.wait_quiet and not wait_quiet(args.wait_quiet):
         say("the machine never got quiet: measuring anyway (the doc says so)")
-    out = {"machine": machine(), "quiet_before": quietness()}
+    out = {"machine": machine(), "quiet_before": quietness(), "phases": {}, "setup": sizes.setup()}
     started = time.monotonic()
     try:
         logdir = Path(args.logs)
@@ -732,24 +741,22 @@ def main():
             remove([SHIM_HOST])
             collect_fleet(sizes, logdir, out)
         else:
-            collect(sizes, logdir, out)
+            collect(sizes, logdir, out, args.messages_only)
     finally:
         remove(bench_containers())
     out["duration"] = time.monotonic() - started
     out["quiet_after"] = quietness()
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
     if args.converge_only:
         rows = [
             f"| {goal} | {measured} | {'met' if ok else '**not met**'} |"
-            for goal, measured, ok in converge_goals(out)
+            for goal, measured, ok in doc.converge_goals(out)
         ]
-        print("\n".join([*converge_lines(out), "| goal | measured | |", "|---|---|---|", *rows]))
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=1))
+        print("\n".join([*doc.converge_lines(out), "| goal | measured | |", "|---|---|---|", *rows]))
         return
-    text = render(out, sizes)
+    text = doc.render(out)
     print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1))
     if not args.quick:
         Path(args.doc).write_text(text)
         say(f"wrote {args.doc}")

@@ -4,9 +4,12 @@ Copied into the container and run with its own /usr/bin/python3 (stdlib only), s
 what a caller there pays: one exec of the command per message, stdin written, exit status read.
 Prints one JSON object on stdout.
 
-  sender.py latency --count N --token T -- CMD...   times N sequential sends (perf_counter around run)
+  sender.py latency --count N --token T -- CMD...   times N sequential sends (perf_counter around run);
+      tokens T-0-<i>, as one sender of the burst's, for check_log.py
   sender.py burst --procs P --count N --token T -- CMD...   P forked senders x N sends, wall time
   sender.py rss --size BYTES --token T -- CMD...   one message of BYTES, peak RSS of the child (wait4)
+  sender.py flood --procs P --size BYTES --token T -- CMD...   P messages of BYTES at once, each fed by its
+      own forked writer (token T-<writer>-0, as the burst's, for check_log.py); each child's figures
 """
 
 import argparse
@@ -62,7 +65,7 @@ def latency(args):
     times, failures = [], 0
     cpu = children_cpu()
     for i in range(args.count):
-        seconds, status = send(args.cmd, f"{args.token}-{i}")
+        seconds, status = send(args.cmd, f"{args.token}-0-{i}")
         times.append(seconds)
         failures += status != 0
     return {"times": times, "failures": failures, "cpu": children_cpu() - cpu}
@@ -70,45 +73,61 @@ def latency(args):
 
 def burst(args):
     # Every sender is its own process (as concurrent cron jobs are), started together: each blocks on a
-    # pipe that the parent closes once all are forked, so fork time is not in the wall time.
+    # pipe that the parent closes once all are forked, so fork time is not in the wall time. Each reports
+    # its failures and its own children's CPU on a pipe (one line, shorter than PIPE_BUF): the parent's
+    # RUSAGE_CHILDREN would also count the senders' own Python work.
     gate_r, gate_w = os.pipe()
-    pids = []
+    report_r, report_w = os.pipe()
     for worker in range(args.procs):
-        pid = os.fork()
-        if pid == 0:
-            os.close(gate_w)
-            os.read(gate_r, 1)
-            failures = 0
-            for i in range(args.count):
-                failures += send(args.cmd, f"{args.token}-{worker}-{i}")[1] != 0
-            os._exit(min(failures, 255))
-        pids.append(pid)
+        if os.fork() == 0:
+            try:
+                os.close(gate_w)
+                os.close(report_r)
+                os.read(gate_r, 1)
+                failures = 0
+                for i in range(args.count):
+                    failures += send(args.cmd, f"{args.token}-{worker}-{i}")[1] != 0
+                os.write(
+                    report_w, (json.dumps({"failures": failures, "cpu": children_cpu()}) + "\n").encode()
+                )
+            finally:
+                os._exit(0)
     os.close(gate_r)
+    os.close(report_w)
     start = time.perf_counter()
     os.close(gate_w)
-    failures = 0
-    for pid in pids:
-        _, status = os.waitpid(pid, 0)
-        failures += os.waitstatus_to_exitcode(status)
+    with os.fdopen(report_r, "rb") as reports:
+        workers = [json.loads(line) for line in reports]
     wall = time.perf_counter() - start
-    return {"wall": wall, "failures": failures, "messages": args.procs * args.count, "cpu": children_cpu()}
+    for _ in range(args.procs):
+        os.wait()
+    return {
+        "wall": wall,
+        # A sender that died without its report counts all its messages as failed.
+        "failures": sum(w["failures"] for w in workers) + (args.procs - len(workers)) * args.count,
+        "messages": args.procs * args.count,
+        "cpu": sum(w["cpu"] for w in workers),
+    }
 
 
-def rss(args):
-    # posix_spawn + wait4 rather than subprocess: wait4 hands back the child's rusage. Through the setuid
-    # launcher the child becomes the shim's python3 after exec, so ru_maxrss is the shim's peak.
+def feed(cmd, token, size):
+    """One message of `size` bytes written into `cmd`'s stdin through a pipe; the child's figures.
+
+    posix_spawn + wait4 rather than subprocess: wait4 hands back the child's rusage. Through the setuid
+    launcher on the exec path the child becomes the shim's python3, so ru_maxrss is the shim's peak; when
+    the launcher hands the message to the recorder it is the launcher's own."""
     read_fd, write_fd = os.pipe()
     null = os.open(os.devnull, os.O_WRONLY)
     actions = [(os.POSIX_SPAWN_DUP2, fd, target) for fd, target in ((read_fd, 0), (null, 1), (null, 2))]
     start = time.perf_counter()
-    pid = os.posix_spawn(args.cmd[0], args.cmd, os.environ, file_actions=actions)
+    pid = os.posix_spawn(cmd[0], cmd, os.environ, file_actions=actions)
     os.close(read_fd)
     os.close(null)
-    header = cron_message(args.token)
+    header = cron_message(token)
     # A log dump as a job would mail it: printable lines, not one incompressible blob.
     line = b"".join(b"%06d %s\n" % (n, b"x" * 68) for n in range(13108))
     block = line[: 1 << 20]
-    remaining = args.size - len(header)
+    remaining = size - len(header)
     with os.fdopen(write_fd, "wb", buffering=0) as pipe:
         try:
             pipe.write(header)
@@ -124,19 +143,57 @@ def rss(args):
         "status": os.waitstatus_to_exitcode(status),
         "seconds": time.perf_counter() - start,
         "unsent": max(remaining, 0),
+        "cpu": usage.ru_utime + usage.ru_stime,
+    }
+
+
+def rss(args):
+    return feed(args.cmd, args.token, args.size)
+
+
+def flood(args):
+    # Each writer is its own process, so that the pipes fill as fast as P callers would fill them; they
+    # are released together through a gate, as in the burst, and report one JSON line each on a pipe
+    # (shorter than PIPE_BUF, so the lines never interleave).
+    gate_r, gate_w = os.pipe()
+    report_r, report_w = os.pipe()
+    for writer in range(args.procs):
+        if os.fork() == 0:
+            # A writer that fails reports nothing (the parent counts it) and never returns into the
+            # parent's loop.
+            try:
+                os.close(gate_w)
+                os.close(report_r)
+                os.read(gate_r, 1)
+                got = feed(args.cmd, f"{args.token}-{writer}-0", args.size)
+                os.write(report_w, (json.dumps({"writer": writer, **got}) + "\n").encode())
+            finally:
+                os._exit(0)
+    os.close(gate_r)
+    os.close(report_w)
+    start = time.perf_counter()
+    os.close(gate_w)
+    with os.fdopen(report_r, "rb") as reports:
+        children = [json.loads(line) for line in reports]
+    for _ in range(args.procs):
+        os.wait()
+    return {
+        "wall": time.perf_counter() - start,
+        "children": sorted(children, key=lambda c: c["writer"]),
+        "writers_failed": args.procs - len(children),
     }
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["latency", "burst", "rss"])
+    parser.add_argument("what", choices=["latency", "burst", "rss", "flood"])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--procs", type=int, default=64)
     parser.add_argument("--size", type=int, default=10 << 20)
     parser.add_argument("--token", required=True)
     parser.add_argument("cmd", nargs="+")
     args = parser.parse_args()
-    result = {"latency": latency, "burst": burst, "rss": rss}[args.what](args)
+    result = {"latency": latency, "burst": burst, "rss": rss, "flood": flood}[args.what](args)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 
