@@ -150,9 +150,23 @@ def test_ascii_line_is_the_same_record(tmp_path):
     assert strict_loads(ascii_line) == strict_loads(rec.line())
 
 
-def test_dumps_refuses_what_json_cannot_hold():
-    with pytest.raises(TypeError):
-        record.dumps({"x": 1.5})
+@pytest.mark.parametrize("quote", [record._quote_utf8, record._quote_ascii], ids=["line", "syslog"])
+def test_dumps_refuses_what_strict_json_cannot_hold(quote):
+    for value in (float("nan"), float("inf"), object()):
+        with pytest.raises((TypeError, ValueError)):
+            record.dumps({"x": value}, quote)
+
+
+def test_the_c_encoder_writes_what_the_python_one_writes():
+    literal = record.Quoted(record._quote_utf8('body \u00e9 \\ " \n'))
+    for obj in (
+        {"a": "x\u2028y\x7f\x00", "n": [1, -2, True, False, None], "d": {"e": [], "f": {}}, "m": literal},
+        {"s": "\udcff undecodable", "m": literal},
+        ["top", "level", {"k": "v"}],
+    ):
+        out = []
+        record._emit(obj, out.append, record._quote_utf8)
+        assert record.dumps(obj) == "".join(out)
 
 
 @pytest.mark.parametrize("log_format", ["ecs", "classic"])
