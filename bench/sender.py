@@ -71,25 +71,21 @@ def latency(args):
     return {"times": times, "failures": failures, "cpu": children_cpu() - cpu}
 
 
-def burst(args):
-    # Every sender is its own process (as concurrent cron jobs are), started together: each blocks on a
-    # pipe that the parent closes once all are forked, so fork time is not in the wall time. Each reports
-    # its failures and its own children's CPU on a pipe (one line, shorter than PIPE_BUF): the parent's
-    # RUSAGE_CHILDREN would also count the senders' own Python work.
+def _together(procs, work):
+    """Run work(i) in `procs` processes of their own, released together; their reports and the wall time.
+
+    Each blocks on a pipe that the parent closes once all are forked, so fork time is not in the wall
+    time, and reports one JSON line on a pipe (shorter than PIPE_BUF, so the lines never interleave). One
+    that fails reports nothing (the caller counts it) and never returns into the parent's loop."""
     gate_r, gate_w = os.pipe()
     report_r, report_w = os.pipe()
-    for worker in range(args.procs):
+    for worker in range(procs):
         if os.fork() == 0:
             try:
                 os.close(gate_w)
                 os.close(report_r)
                 os.read(gate_r, 1)
-                failures = 0
-                for i in range(args.count):
-                    failures += send(args.cmd, f"{args.token}-{worker}-{i}")[1] != 0
-                os.write(
-                    report_w, (json.dumps({"failures": failures, "cpu": children_cpu()}) + "\n").encode()
-                )
+                os.write(report_w, (json.dumps(work(worker)) + "\n").encode())
             finally:
                 os._exit(0)
     os.close(gate_r)
@@ -97,10 +93,23 @@ def burst(args):
     start = time.perf_counter()
     os.close(gate_w)
     with os.fdopen(report_r, "rb") as reports:
-        workers = [json.loads(line) for line in reports]
+        got = [json.loads(line) for line in reports]
     wall = time.perf_counter() - start
-    for _ in range(args.procs):
+    for _ in range(procs):
         os.wait()
+    return got, wall
+
+
+def burst(args):
+    # Every sender is its own process, as concurrent cron jobs are. Each reports its own children's CPU:
+    # the parent's RUSAGE_CHILDREN would also count the senders' own Python work.
+    def sender(worker):
+        failures = 0
+        for i in range(args.count):
+            failures += send(args.cmd, f"{args.token}-{worker}-{i}")[1] != 0
+        return {"failures": failures, "cpu": children_cpu()}
+
+    workers, wall = _together(args.procs, sender)
     return {
         "wall": wall,
         # A sender that died without its report counts all its messages as failed.
@@ -152,33 +161,13 @@ def rss(args):
 
 
 def flood(args):
-    # Each writer is its own process, so that the pipes fill as fast as P callers would fill them; they
-    # are released together through a gate, as in the burst, and report one JSON line each on a pipe
-    # (shorter than PIPE_BUF, so the lines never interleave).
-    gate_r, gate_w = os.pipe()
-    report_r, report_w = os.pipe()
-    for writer in range(args.procs):
-        if os.fork() == 0:
-            # A writer that fails reports nothing (the parent counts it) and never returns into the
-            # parent's loop.
-            try:
-                os.close(gate_w)
-                os.close(report_r)
-                os.read(gate_r, 1)
-                got = feed(args.cmd, f"{args.token}-{writer}-0", args.size)
-                os.write(report_w, (json.dumps({"writer": writer, **got}) + "\n").encode())
-            finally:
-                os._exit(0)
-    os.close(gate_r)
-    os.close(report_w)
-    start = time.perf_counter()
-    os.close(gate_w)
-    with os.fdopen(report_r, "rb") as reports:
-        children = [json.loads(line) for line in reports]
-    for _ in range(args.procs):
-        os.wait()
+    # Each writer is its own process, so that the pipes fill as fast as P callers would fill them.
+    def writer(number):
+        return {"writer": number, **feed(args.cmd, f"{args.token}-{number}-0", args.size)}
+
+    children, wall = _together(args.procs, writer)
     return {
-        "wall": time.perf_counter() - start,
+        "wall": wall,
         "children": sorted(children, key=lambda c: c["writer"]),
         "writers_failed": args.procs - len(children),
     }
