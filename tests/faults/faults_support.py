@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from syslog_stub import SyslogStub
 
@@ -29,6 +31,28 @@ def message(token: str, body_bytes: int = 0) -> bytes:
     head = f"From: root (Cron Daemon)\nTo: user\nSubject: Cron <user@host> job {token}\n\n{token} done\n"
     line = f"{token} " + "x" * 70 + "\n"
     return (head + line * (body_bytes // len(line))).encode()
+
+
+def burst_while(shim, prefix: str, count: int, disturb) -> list[int]:
+    """Send `count` messages (tokens `prefix`-0, -1, ...) from 8 threads while `disturb()` runs over and
+    over in a thread of its own; the senders' exit statuses, in order."""
+    done = threading.Event()
+
+    def keep_disturbing():
+        while not done.is_set():
+            disturb()
+
+    def send(i):
+        return shim.run(stdin=message(f"{prefix}-{i}")).returncode
+
+    disturber = threading.Thread(target=keep_disturbing)
+    disturber.start()
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            return list(pool.map(send, range(count)))
+    finally:
+        done.set()
+        disturber.join()
 
 
 def token_of(record: dict, pattern: re.Pattern) -> str:

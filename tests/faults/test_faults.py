@@ -18,11 +18,11 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from faults_support import (
     assert_kept_whole,
+    burst_while,
     message,
     token_of,
 )
@@ -117,28 +117,16 @@ def test_forced_rotation_during_a_1000_message_burst_loses_nothing(shim, workdir
     conf = workdir / "logrotate.conf"
     conf.write_text(f"{shim.log} {{\n{owner}  rotate 100000\n  missingok\n  nocompress\n}}\n")
     state = workdir / "logrotate.state"
-    done = threading.Event()
     rotations = []
 
     def rotate():
-        while not done.is_set():
-            proc = subprocess.run(
-                ["logrotate", "-f", "-s", str(state), str(conf)], capture_output=True, text=True
-            )
-            rotations.append(proc)
-            time.sleep(0.3)
+        proc = subprocess.run(
+            ["logrotate", "-f", "-s", str(state), str(conf)], capture_output=True, text=True
+        )
+        rotations.append(proc)
+        time.sleep(0.3)
 
-    def send(i):
-        return shim.run(stdin=message(f"sst-rot-{i}")).returncode
-
-    rotator = threading.Thread(target=rotate)
-    rotator.start()
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(send, range(1000)))
-    finally:
-        done.set()
-        rotator.join()
+    statuses = burst_while(shim, "sst-rot", 1000, rotate)
     assert all(proc.returncode == 0 for proc in rotations), rotations[-1].stderr
     assert len(rotations) >= 10, "logrotate ran too few times to test anything"
     assert statuses == [0] * 1000

@@ -9,13 +9,11 @@ which nobody has read.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from faults_support import message, token_of
+from faults_support import burst_while, token_of
 from shimtest import HANDOFF, PYTHON, Recorder, read_log
 
 BURST = re.compile(r"sst-burst-\d+")
@@ -30,30 +28,18 @@ LAUNCHER_RULE = (
 def test_recorder_restarted_during_a_burst_loses_and_duplicates_nothing(shim):
     socket_path = shim.recorder.socket
     shim.command = ["sh", "-c", LAUNCHER_RULE, str(socket_path)]
-    done = threading.Event()
     restarts = []
 
     def restart():
-        while not done.is_set():
-            time.sleep(0.5)
-            recorder = shim.recorder
-            assert recorder.stop() == 0, recorder.log()
-            # A gap without a recorder: callers then take the exec path.
-            time.sleep(0.3)
-            shim.recorder = Recorder(shim.config, socket_path.parent, shim.user).start()
-            restarts.append(time.monotonic())
+        time.sleep(0.5)
+        recorder = shim.recorder
+        assert recorder.stop() == 0, recorder.log()
+        # A gap without a recorder: callers then take the exec path.
+        time.sleep(0.3)
+        shim.recorder = Recorder(shim.config, socket_path.parent, shim.user).start()
+        restarts.append(time.monotonic())
 
-    def send(i):
-        return shim.run(stdin=message(f"sst-burst-{i}")).returncode
-
-    restarter = threading.Thread(target=restart)
-    restarter.start()
-    try:
-        with ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(send, range(300)))
-    finally:
-        done.set()
-        restarter.join()
+    statuses = burst_while(shim, "sst-burst", 300, restart)
     assert len(restarts) >= 3, "the burst ended before the recorder was restarted a few times"
     assert statuses == [0] * 300
     records = read_log(shim.log)
