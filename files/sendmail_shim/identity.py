@@ -70,6 +70,20 @@ def smtp_peer(environ):
     return peer
 
 
+def _stat(pid):
+    """/proc/PID/stat cut at the process name: (name, the fields after it), or None if gone or hidden."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read(1024)
+    except OSError:
+        return None
+    # The name sits between the first "(" and the last ")": it may itself contain parentheses.
+    start, end = stat.find(b"("), stat.rfind(b")")
+    if start < 0 or end < start:
+        return None
+    return stat[start + 1 : end], stat[end + 1 :].split()
+
+
 def process_name(pid):
     """The kernel's name for `pid` (comm), or None if the process is gone or hidden."""
     try:
@@ -77,16 +91,8 @@ def process_name(pid):
             return f.read(64).rstrip(b"\n").decode("utf-8", "replace")
     except OSError:
         pass
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read(512)
-    except OSError:
-        return None
-    # The name sits between the first "(" and the last ")": it may itself contain parentheses.
-    start, end = stat.find(b"("), stat.rfind(b")")
-    if start < 0 or end < start:
-        return None
-    return stat[start + 1 : end].decode("utf-8", "replace")
+    stat = _stat(pid)
+    return None if stat is None else stat[0].decode("utf-8", "replace")
 
 
 def parent():
@@ -98,13 +104,9 @@ def parent():
 def parent_of(pid):
     """(pid, name) of the parent of process `pid` (the launcher, waiting for the recorder's status),
     (None, None) when it is gone or hidden."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read(1024)
-    except OSError:
-        return None, None
-    # After the name, which may itself hold ") ": the state, then the parent's pid.
-    fields = stat[stat.rfind(b")") + 1 :].split()
+    stat = _stat(pid)
+    # The fields after the name: the state, then the parent's pid.
+    fields = [] if stat is None else stat[1]
     if len(fields) < 2 or not fields[1].isdigit() or int(fields[1]) == 0:
         return None, None
     ppid = int(fields[1])
