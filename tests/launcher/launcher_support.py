@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 PYTHON = "/usr/bin/python3"
+ACTIVATE = Path(__file__).resolve().parents[1] / "activate.py"
 LIMITS = ["RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_NPROC", "RLIMIT_NOFILE",
           "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RTTIME"]  # fmt: skip
 
@@ -58,8 +59,9 @@ def wait_for(predicate, timeout: float = 15.0):
 
 
 class Recorder:
-    """The resident recorder outside systemd, as the host's suites run it: started as root with --socket in
-    a root-owned directory, it hands the socket to the config's service_user and drops to that user."""
+    """The resident recorder as systemd runs it: the socket bound by root in a root-owned directory and
+    given to the service user (tests/activate.py, as the socket unit does), the recorder started as that
+    user with the socket as fd 3 (LISTEN_FDS)."""
 
     def __init__(self, lib: Path, socket: Path, svc: User, config: Path, errors: Path):
         self.lib = lib
@@ -78,7 +80,8 @@ class Recorder:
         self.config = config or self.default_config
         with open(self.errors, "ab") as errors:
             self.proc = subprocess.Popen(
-                [PYTHON, "-I", "-S", self.lib / "sendmail_shim" / "recorder.py", "--socket", self.socket],
+                [PYTHON, ACTIVATE, "--owner", f"{self.svc.uid}:{self.svc.gid}", self.socket,
+                 *as_user(self.svc, PYTHON, "-I", "-S", self.lib / "sendmail_shim" / "recorder.py")],
                 env={"SENDMAIL_SHIM_CONFIG": str(self.config)}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=errors,
             )  # fmt: skip
