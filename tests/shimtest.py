@@ -225,6 +225,17 @@ def listening(path: Path) -> bool:
     return False
 
 
+def serving(pid: int) -> bool:
+    """Whether the recorder `pid` has installed its SIGTERM handler: socket-activated, its socket listens
+    before the recorder even starts, and a SIGTERM before the handler would kill it."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            caught = next(int(line.split()[1], 16) for line in status if line.startswith("SigCgt:"))
+    except FileNotFoundError:
+        return False
+    return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+
 class Recorder:
     """A recorder as the suites run it: socket-activated in `directory`, the shim's config, started as
     `user` (a (uid, gid); None: as the runner). Its stderr (the journal's part) is kept in a file."""
@@ -247,7 +258,7 @@ class Recorder:
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "SENDMAIL_SHIM_CONFIG": str(self.config)},
             )  # fmt: skip
         deadline = time.monotonic() + 20
-        while not listening(self.socket):
+        while not (listening(self.socket) and serving(self.proc.pid)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the recorder did not start: {self.log()}")
             time.sleep(0.01)

@@ -13,6 +13,8 @@ import threading
 import time
 from pathlib import Path
 
+from shimtest import serving
+
 PYTHON = "/usr/bin/python3"
 ACTIVATE = Path(__file__).resolve().parents[1] / "activate.py"
 LIMITS = ["RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_NPROC", "RLIMIT_NOFILE",
@@ -94,7 +96,7 @@ class Recorder:
             info = self.socket.lstat()
         except FileNotFoundError:
             return False
-        return stat.S_ISSOCK(info.st_mode) and info.st_uid == self.svc.uid
+        return stat.S_ISSOCK(info.st_mode) and info.st_uid == self.svc.uid and serving(self.proc.pid)
 
     def running(self) -> bool:
         """Whether the recorder with the suite's config is up."""
