@@ -7,11 +7,12 @@
  * dedicated user is the owner of the state directory (which only root can set). It repairs what a caller
  * could have set up to sabotage the shim (limits, fds, inherited signal and scheduling state).
  *
- * Then it tries the resident recorder (docs/recorder.md): if its socket is in place, it connects with the
- * caller's ids as its effective ones (the recorder learns them from the kernel), passes the caller's fds
- * 0, 1, 2 and argv as bytes, and exits with the status the recorder replies. Anything that goes wrong
- * before the recorder was told to go takes the exec path, silently: it repairs environment, cwd and
- * umask, drops to the dedicated user for good and execs the Python shim. See docs/design.md and
+ * Then, with the caller's ids as its effective ones (root stays only as the saved uid), it tries the
+ * resident recorder (docs/recorder.md): if its socket is in place, it connects (the recorder learns the
+ * caller from the kernel), waits for the recorder's greeting, only then passes the caller's fds 0, 1, 2
+ * and argv, and exits with the status the recorder replies. Anything that goes wrong before the recorder
+ * was told to go takes the exec path, silently: it takes root back, repairs environment, cwd and umask,
+ * drops to the dedicated user for good and execs the Python shim. See docs/design.md and
  * docs/threat-model.md.
  *
  * Exit status 71 (EX_OSERR): the launcher failed and the message was NOT accepted (on the recorder's path:
@@ -294,10 +295,11 @@ static void drop_to_service_user(struct service_ids svc)
 }
 
 /*
- * No privilege was granted (NoNewPrivileges, a nosuid mount, a container ignoring the setuid bit): run
- * the shim as the caller, which keeps the message through its fallback. Real, effective and saved ids are
- * made equal to the effective ones, so that a caller that had only lowered its euid cannot lend the shim
- * a way back (an unprivileged process may always set all three to its current effective id).
+ * Real, effective and saved ids made equal to the effective ones, for good: after "G" (the effective ids
+ * are the caller's real ones by then), and for the whole run when no privilege was granted
+ * (NoNewPrivileges, a nosuid mount, a container ignoring the setuid bit), where the shim keeps the message
+ * through its fallback. A caller that had only lowered its euid cannot lend a way back (an unprivileged
+ * process may always set all three to its current effective id).
  */
 static void settle_as_caller(void)
 {
@@ -312,6 +314,7 @@ static void settle_as_caller(void)
  * failure returns to the exec path without a word: no recorder is the normal case without systemd.
  */
 #define HANDOFF_WAIT_SECONDS 10
+#define HANDOFF_VERSION 2
 
 _Static_assert(sizeof(SHIM_RECORDER_SOCKET) <= sizeof(((struct sockaddr_un *)0)->sun_path),
 	       "SHIM_RECORDER_SOCKET is too long for a UNIX socket address");
@@ -339,25 +342,33 @@ static int recorder_socket_trusted(void)
 }
 
 /*
- * SO_PEERCRED holds the effective ids at connect(): connect with the caller's real ones, keeping root as
- * the saved uid to take it back for the exec path. In between, the caller may signal us (it always may:
- * our real uid is its own) but not trace us (saved uid 0, not dumpable). -1 when not connected; a full
- * backlog (EAGAIN: the socket is non-blocking) is not connected either.
+ * The hand-off runs with the caller's real ids as effective ones, so that SO_PEERCRED names the caller and
+ * nothing in it is done as root; the saved uid stays 0, only to take root back for the exec path. In
+ * between, the caller may signal us (it always may: our real uid is its own) but not trace us (saved uid
+ * 0, not dumpable).
  */
-static int connect_as_caller(uid_t caller_uid, gid_t caller_gid, gid_t egid_at_start, int privileged)
+static void take_callers_ids(uid_t caller_uid, gid_t caller_gid)
+{
+	if (setresgid(-1, caller_gid, -1) != 0 || setresuid(-1, caller_uid, -1) != 0)
+		die("cannot take the caller's ids for the hand-off");
+}
+
+static void take_back_root(gid_t egid_at_start)
+{
+	if (setresuid(-1, 0, -1) != 0 || setresgid(-1, egid_at_start, -1) != 0)
+		die("cannot take back the launcher's ids after the hand-off");
+}
+
+/* -1 when not connected; a full backlog (EAGAIN: the socket is non-blocking) is not connected either. */
+static int connect_to_recorder(void)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX, .sun_path = SHIM_RECORDER_SOCKET};
-	int sock;
+	const int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-	if (privileged && (setresgid(-1, caller_gid, -1) != 0 || setresuid(-1, caller_uid, -1) != 0))
-		die("cannot take the caller's ids to connect to the recorder");
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (sock != -1 && connect(sock, (const struct sockaddr *)&addr, sizeof(addr)) != 0) {
 		close(sock);
-		sock = -1;
+		return -1;
 	}
-	if (privileged && (setresuid(-1, 0, -1) != 0 || setresgid(-1, egid_at_start, -1) != 0))
-		die("cannot take back the launcher's ids after connecting to the recorder");
 	return sock;
 }
 
@@ -380,6 +391,23 @@ static int ready_by(int sock, short events, const struct timespec *deadline)
 	while ((n = poll(&pfd, 1, ms_left(deadline))) == -1 && errno == EINTR)
 		;
 	return n > 0;
+}
+
+/* Whether the next len bytes (at most 8) from the recorder are exactly these, by the deadline. */
+static int receive_exactly(int sock, const char *expected, size_t len, const struct timespec *deadline)
+{
+	char got[8];
+	size_t have = 0;
+
+	while (have < len && len <= sizeof(got)) {
+		const ssize_t n = recv(sock, got + have, len - have, 0);
+
+		if (n > 0)
+			have += (size_t)n;
+		else if (n == 0 || (errno != EAGAIN && errno != EINTR) || !ready_by(sock, POLLIN, deadline))
+			return 0;
+	}
+	return have == len && memcmp(got, expected, len) == 0;
 }
 
 /*
@@ -405,7 +433,7 @@ static int send_handoff(int sock, const unsigned char *buf, size_t len, const st
 	cmsg->cmsg_len = CMSG_LEN(sizeof(fds));
 	memcpy(CMSG_DATA(cmsg), fds, sizeof(fds));
 	while (len > 0) {
-		/* MSG_NOSIGNAL: a recorder that closed (it refused) means the exec path, not death by SIGPIPE. */
+		/* MSG_NOSIGNAL: a recorder that closed means the exec path, not death by SIGPIPE. */
 		const ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
 
 		if (n > 0) {
@@ -430,7 +458,7 @@ static void put_u32(unsigned char *at, uint32_t value)
 	at[3] = value;
 }
 
-/* "SSHM", version 1, argc, block size, then argc NUL-terminated strings; NULL when it cannot be built. */
+/* "SSHM", the version, argc, block size, then argc NUL-terminated strings; NULL when it cannot be built. */
 static unsigned char *handoff_bytes(int argc, char **argv, const char *invoked_as, size_t *len)
 {
 	const size_t count = argc > 0 ? (size_t)argc : 1;
@@ -445,7 +473,7 @@ static unsigned char *handoff_bytes(int argc, char **argv, const char *invoked_a
 	if (buf == NULL)
 		return NULL;
 	memcpy(buf, "SSHM", 4);
-	put_u32(buf + 4, 1);
+	put_u32(buf + 4, HANDOFF_VERSION);
 	put_u32(buf + 8, (uint32_t)count);
 	put_u32(buf + 12, (uint32_t)block);
 	for (size_t i = 0; i < count; i++) {
@@ -460,21 +488,19 @@ static unsigned char *handoff_bytes(int argc, char **argv, const char *invoked_a
 }
 
 /*
- * After "G" the recorder owns the message and there is no exec path left, so nothing needs root any more:
+ * After "G" the recorder owns the message and there is no exec path left, so root is never needed again:
  * the launcher becomes the caller for good and waits for the status byte, as long as the recorder's own
  * budget for the message allows. A signal to the launcher meanwhile (the caller's, or Ctrl-C on its
  * terminal) has its default action: the launcher dies, and the recorder still reads the caller's stdin
  * to its end and records it; only the status is lost. No status (the recorder was killed while it had the
  * message): one stderr line and 71, and the recorder left no partial record (docs/record.md).
  */
-static _Noreturn void await_status(int sock, uid_t caller_uid, gid_t caller_gid, int privileged)
+static _Noreturn void await_status(int sock)
 {
 	unsigned char status;
 	ssize_t n;
 
-	if (privileged && (setresgid(caller_gid, caller_gid, caller_gid) != 0 ||
-			   setresuid(caller_uid, caller_uid, caller_uid) != 0))
-		die("cannot become the caller while the recorder has the message");
+	settle_as_caller();
 	for (;;) {
 		n = recv(sock, &status, 1, 0);
 		if (n != -1 || (errno != EAGAIN && errno != EINTR))
@@ -490,27 +516,32 @@ static _Noreturn void await_status(int sock, uid_t caller_uid, gid_t caller_gid,
 	die("the recorder ended before it gave a status");
 }
 
-/* Returns when the recorder did not take the message; exits with its status when it did. */
-static void try_recorder(uid_t caller_uid, gid_t caller_gid, gid_t egid_at_start, int privileged, int argc,
-			 char **argv, const char *invoked_as)
+/*
+ * Returns when the recorder did not take the message; exits with its status when it did. No fd of the
+ * caller is sent before the recorder's greeting: the recorder has accepted the connection by then and
+ * reads it, so a launcher that gives up later leaves no copy of them in the kernel.
+ */
+static void try_recorder(int argc, char **argv, const char *invoked_as)
 {
+	static const char greeting[8] = {'S', 'S', 'H', 'M', 0, 0, 0, HANDOFF_VERSION};
 	struct timespec deadline;
-	unsigned char *bytes, reply;
+	unsigned char *bytes;
 	size_t len;
 	int sock;
 
 	if (!recorder_socket_trusted() || clock_gettime(CLOCK_MONOTONIC, &deadline) != 0)
 		return;
-	/* One budget for sending and for the "A": the recorder may be at its bound with us in its backlog. */
+	/* One budget for every wait before "G": the greeting, sending, the "A". */
 	deadline.tv_sec += HANDOFF_WAIT_SECONDS;
 	bytes = handoff_bytes(argc, argv, invoked_as, &len);
 	if (bytes == NULL)
 		return;
-	sock = connect_as_caller(caller_uid, caller_gid, egid_at_start, privileged);
-	if (sock != -1 && send_handoff(sock, bytes, len, &deadline) && ready_by(sock, POLLIN, &deadline) &&
-	    recv(sock, &reply, 1, 0) == 1 && reply == 'A' && send(sock, "G", 1, MSG_NOSIGNAL) == 1) {
+	sock = connect_to_recorder();
+	if (sock != -1 && receive_exactly(sock, greeting, sizeof(greeting), &deadline) &&
+	    send_handoff(sock, bytes, len, &deadline) && receive_exactly(sock, "A", 1, &deadline) &&
+	    send(sock, "G", 1, MSG_NOSIGNAL) == 1) {
 		free(bytes);
-		await_status(sock, caller_uid, caller_gid, privileged);
+		await_status(sock);
 	}
 	/* The recorder sees the connection end without "G" and drops the hand-off unread. */
 	if (sock != -1)
@@ -534,16 +565,20 @@ int main(int argc, char **argv)
 	reset_limits();
 	reset_inherited_state();
 	fix_fds(nofile.rlim_max);
-	try_recorder(caller_uid, caller_gid, egid_at_start, privileged, argc, argv, invoked_as);
+	if (privileged)
+		take_callers_ids(caller_uid, caller_gid);
+	else
+		settle_as_caller();
+	try_recorder(argc, argv, invoked_as);
 	set_env(caller_uid, caller_gid, invoked_as, privileged);
 
 	if (chdir("/") != 0)
 		die("chdir /");
 	umask(027);
-	if (privileged)
+	if (privileged) {
+		take_back_root(egid_at_start);
 		drop_to_service_user(service_ids(caller_uid, egid_at_start));
-	else
-		settle_as_caller();
+	}
 	/* Also on the caller's path: a caller with capabilities but another euid must not lend them on. */
 	if (setuid(0) != -1 || (privileged && setgid(0) != -1)) {
 		errno = 0;

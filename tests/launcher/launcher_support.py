@@ -5,11 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 import stat
-import struct
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -122,77 +119,3 @@ class Recorder:
         self.proc.kill()
         self.proc.wait(timeout=30)
         self.proc = None
-
-
-class Peer:
-    """A listening socket at the launcher's recorder place; `answer(conn, fds)` plays the recorder."""
-
-    def __init__(self, path: Path, owner: int, answer):
-        self.path = path
-        self.answer = answer
-        self.connections: list[dict] = []
-        self.errors: list[BaseException] = []
-        path.unlink(missing_ok=True)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        os.chown(path, owner, owner)
-        path.chmod(0o666)
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                try:
-                    self.connections.append(self._handle(conn))
-                except Exception as exc:  # noqa: BLE001 - reported by close(), in the test's thread
-                    self.errors.append(exc)
-
-    def _handle(self, conn: socket.socket) -> dict:
-        conn.settimeout(30)
-        pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-        header, fds, _, _ = socket.recv_fds(conn, 16, 8)
-        magic, version, argc, size = struct.unpack(">4sIII", header)
-        block = b""
-        while len(block) < size:
-            block += conn.recv(size - len(block))
-        got = {"pid": pid, "uid": uid, "gid": gid, "magic": magic, "version": version, "argc": argc,
-               "argv": block.split(b"\0")[:-1], "fds": fds}  # fmt: skip
-        try:
-            got.update(self.answer(conn, fds) or {})
-        finally:
-            for fd in fds:
-                os.close(fd)
-        return got
-
-    def close(self) -> list[dict]:
-        self.stopping.set()
-        self.thread.join(timeout=60)
-        self.sock.close()
-        self.path.unlink(missing_ok=True)
-        if self.errors:
-            raise self.errors[0]
-        return self.connections
-
-
-def records(status: int):
-    """A sound recorder: "A", waits for "G", reads the caller's stdin, writes to its stdout and stderr."""
-
-    def answer(conn, fds):
-        conn.sendall(b"A")
-        go = conn.recv(1)
-        with open(os.dup(fds[0]), "rb") as stdin:
-            data = stdin.read()
-        os.write(fds[1], b"to the caller's stdout\n")
-        os.write(fds[2], b"to the caller's stderr\n")
-        conn.sendall(bytes([status]))
-        return {"go": go, "stdin": data}
-
-    return answer
