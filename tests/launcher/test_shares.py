@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -171,26 +170,5 @@ def test_a_subordinate_uid_of_the_attacker_counts_as_the_attacker(attacked, call
 
 def test_what_one_uid_pins_in_the_recorder_stays_within_its_share(attacked):
     pinned = memory(attacked.shim.recorder, "VmHWM") - attacked.resting
-    assert pinned < SHARE * (KEPT + READ) * 2, f"{pinned >> 20} MiB"
-    print(f"the attacker pins {pinned >> 20} MiB (VmHWM {memory(attacked.shim.recorder, 'VmHWM') >> 20} MiB)")
-
-
-@pytest.mark.parametrize("kind", [socket.SOCK_DGRAM, socket.SOCK_SEQPACKET], ids=["dgram", "seqpacket"])
-def test_the_recorder_lends_its_credentials_to_no_datagram_stdout(recorder_shim, caller, kind):
-    """A stdout or stderr connected to /dev/log would have the journal stamp the caller's text with the
-    recorder's uid: the recorder writes nothing there."""
-    mine, theirs = socket.socketpair(socket.AF_UNIX, kind)
-    with mine:
-        with theirs:
-            proc = subprocess.run(
-                as_user(caller, recorder_shim.launcher, "-bv", "ops@example.org"), stdin=subprocess.DEVNULL,
-                stdout=theirs, stderr=theirs, env={}, timeout=60,
-            )  # fmt: skip
-        assert proc.returncode == 0
-        mine.setblocking(False)
-        try:
-            got = mine.recv(4096)
-        except BlockingIOError:
-            got = b""
-    assert got == b""
-    assert recorder_shim.any_records() == []
+    # Its share of kept messages and reads, and room for their threads and the allocator's slack.
+    assert pinned < SHARE * (KEPT + READ) + (8 << 20), f"{pinned >> 20} MiB"
