@@ -148,7 +148,7 @@ def test_past_its_share_the_attackers_next_message_takes_the_exec_path_at_once(a
     # The attacker's BOUND - SHARE refusals and this one: one line in the recorder's log.
     refusals = [line for line in attacked.recorder_log().splitlines() if f" uid {caller.uid} " in line]
     assert len(refusals) == 1, refusals
-    assert "its share of 2 connections" in refusals[0]
+    assert f"its share of {SHARE} connections" in refusals[0]
 
 
 def test_a_subordinate_uid_of_the_attacker_counts_as_the_attacker(attacked, caller):
