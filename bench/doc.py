@@ -184,8 +184,9 @@ def memory_lines(out):
         + ", ".join(f"`{key}` {value}" for key, value in limits.items())
         + f". On the recorder path {procs - by_own_entry(rec['check'], 'recorder')} of the {procs} "
         "messages were not recorded by the recorder (a launcher past its uid's share, or without the "
-        "recorder's greeting or `A` within 10 s, takes the exec path). CPU s per GiB counts the callers' CPU (the launchers, or the shims they "
-        "became) and the recorder's over the step: every byte is read and hashed, whatever is kept.",
+        "recorder's greeting or `A` within 10 s, takes the exec path). CPU s per GiB counts the callers' "
+        "CPU (the launchers, or the shims they became) and the recorder's over the step: every byte is "
+        "read and hashed, whatever is kept.",
         "",
     ]
     return lines
