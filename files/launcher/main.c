@@ -18,6 +18,8 @@
  */
 #define _GNU_SOURCE
 #include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
