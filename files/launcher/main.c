@@ -46,10 +46,8 @@ static void take_callers_ids(uid_t caller_uid, gid_t caller_gid)
  */
 static void settle_as_caller(void)
 {
-	if (setresgid(getegid(), getegid(), getegid()) != 0)
-		die("setresgid");
-	if (setresuid(geteuid(), geteuid(), geteuid()) != 0)
-		die("setresuid");
+	if (setresgid(getegid(), getegid(), getegid()) != 0 || setresuid(geteuid(), geteuid(), geteuid()) != 0)
+		die("cannot settle as the caller");
 }
 
 static void drop_to_service_user(struct service_ids svc)

@@ -115,9 +115,7 @@ void reset_inherited_state(void)
 	if (sched_setscheduler(0, SCHED_OTHER, &other) != 0 && errno != EPERM)
 		die("sched_setscheduler");
 	/* The kernel keeps the CPUs of the caller's cpuset among these; only an empty result fails. */
-	CPU_ZERO(&all);
-	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-		CPU_SET(cpu, &all);
+	memset(&all, 0xff, sizeof(all));
 	if (sched_setaffinity(0, sizeof(all), &all) != 0)
 		die("sched_setaffinity");
 }
