@@ -11,132 +11,17 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from launcher_support import PYTHON, User, as_user, run, wait_for
+from launcher_support import PYTHON, Peer, User, as_user, handoff, records, run, wait_for, what_follows
 
 pytestmark = pytest.mark.root
 
-GREETING = b"SSHM" + struct.pack(">I", 2)
 HANDOFF_WAIT_SECONDS = 10  # the launcher's budget for every wait before "G"
-
-
-class Peer:
-    """A listening socket at the launcher's recorder place. For each connection it accepts, it notes
-    SO_PEERCRED and lets `answer(conn, got)` play the recorder and fill `got`; fds the answer put in
-    got["fds"] are closed once it returns. A peer that is not accepting leaves connections in its backlog."""
-
-    def __init__(self, path: Path, owner: int, answer, accepting: bool = True):
-        self.path = path
-        self.answer = answer
-        self.connections: list[dict] = []
-        self.errors: list[BaseException] = []
-        path.unlink(missing_ok=True)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        os.chown(path, owner, owner)
-        path.chmod(0o666)
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        if accepting:
-            self.thread.start()
-
-    def _serve(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                try:
-                    self.connections.append(self._handle(conn))
-                except Exception as exc:  # noqa: BLE001 - reported by close(), in the test's thread
-                    self.errors.append(exc)
-
-    def _handle(self, conn: socket.socket) -> dict:
-        conn.settimeout(30)
-        pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-        got = {"pid": pid, "uid": uid, "gid": gid, "fds": []}
-        try:
-            self.answer(conn, got)
-        finally:
-            for fd in got["fds"]:
-                os.close(fd)
-        return got
-
-    def backlog(self) -> list[dict]:
-        """What each connection still waiting in the backlog carries (the serving thread is stopped)."""
-        self.stopping.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout=5)
-        self.sock.setblocking(False)
-        pending = []
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except BlockingIOError:
-                return pending
-            with conn:
-                conn.settimeout(5)
-                pending.append(what_follows(conn))
-                for fd in pending[-1]["fds"]:
-                    os.close(fd)
-
-    def close(self) -> list[dict]:
-        self.stopping.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout=60)
-        self.sock.close()
-        self.path.unlink(missing_ok=True)
-        if self.errors:
-            raise self.errors[0]
-        return self.connections
-
-
-def what_follows(conn) -> dict:
-    """Every byte and fd the launcher sends until it closes its end."""
-    data, fds = b"", []
-    while True:
-        chunk, more, _, _ = socket.recv_fds(conn, 4096, 8)
-        data, fds = data + chunk, fds + more
-        if not chunk:
-            return {"after": data, "fds": fds}
-
-
-def handoff(conn, got):
-    """A sound recorder's start: the greeting, then the header with the fds, then the argv block."""
-    conn.sendall(GREETING)
-    header, got["fds"], _, _ = socket.recv_fds(conn, 16, 8)
-    magic, version, argc, size = struct.unpack(">4sIII", header)
-    block = b""
-    while len(block) < size:
-        block += conn.recv(size - len(block))
-    got.update(magic=magic, version=version, argc=argc, argv=block.split(b"\0")[:-1])
-
-
-def records(status: int):
-    """A sound recorder: greets, takes the hand-off, "A", waits for "G", reads the caller's stdin, writes to
-    its stdout and stderr, replies status."""
-
-    def answer(conn, got):
-        handoff(conn, got)
-        conn.sendall(b"A")
-        got["go"] = conn.recv(1)
-        fds = got["fds"]
-        with open(os.dup(fds[0]), "rb") as stdin:
-            got["stdin"] = stdin.read()
-        os.write(fds[1], b"to the caller's stdout\n")
-        os.write(fds[2], b"to the caller's stderr\n")
-        conn.sendall(bytes([status]))
-
-    return answer
 
 
 def closes_at_once(conn, got):
@@ -253,7 +138,7 @@ def _status(pid: int) -> str:
         return ""
 
 
-def test_closed_at_once_takes_the_exec_path_at_once(peer, standin, caller):
+def test_refused_handoff_takes_the_exec_path(peer, standin, caller):
     """The recorder refuses a caller over its share by closing before the greeting: no waiting then."""
     p = peer(closes_at_once)
     start = time.monotonic()
@@ -332,7 +217,7 @@ def test_the_handoff_runs_with_the_callers_ids_and_root_only_saved(peer, standin
     assert len(got["fds"]) == 3
 
 
-def test_no_a_within_ten_seconds_takes_the_exec_path_without_go(peer, standin, caller):
+def test_no_accept_within_ten_seconds_takes_the_exec_path_without_go(peer, standin, caller):
     p = peer(never_answers)
     start = time.monotonic()
     proc = run(as_user(caller, standin.launcher), stdin=b"body\n")
