@@ -71,11 +71,16 @@ def test_the_package_came_from_the_source_the_role_was_given(shim_host):
     if host_vars(shim_host).get("sst_package_scenario"):
         pytest.skip("the package was installed without the role here")
     installed = shim_host.check_output(f"dpkg-query --showformat '${{Version}}' --show {PACKAGE}")
-    if host_vars(shim_host).get("sendmail_shim_package_source") == "apt":
-        # The candidate of the host's repositories, and the repository made by prepare.yml offers it.
+    if host_vars(shim_host).get("sendmail_shim_package_source") == "repository":
+        # The signed release's version, pinned to that repository; apt trusts it by the role's key only.
         policy = shim_host.check_output(f"apt-cache policy {PACKAGE}")
         assert f"Candidate: {installed}" in policy
-        assert f"file:{host_vars(shim_host)['sst_package_repository']}" in policy
+        assert f"990 {host_vars(shim_host)['sst_release_url']}/release/apt" in policy
+        source = shim_host.file(LAYOUT["apt_source"]).content_string
+        assert f"Signed-By: {LAYOUT['apt_keyring']}" in source
+        assert "trusted" not in source
+        key = shim_host.file(LAYOUT["apt_keyring"])
+        assert (key.user, key.group, key.mode) == ("root", "root", 0o644)
     else:
         # The newest .deb of dist/ by Debian version order, the role's default.
         newest = debian_version.newest_deb(glob.glob(str(REPO / "dist" / f"{PACKAGE}_*.deb")))
