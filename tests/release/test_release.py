@@ -92,9 +92,12 @@ def test_the_documented_key_signs_a_release_version(tmp_path):
     assert done.returncode == 0, done.stderr
     keyring = out / LAYOUT["release_keyring"]
     assert gpgv(keyring, out / "SHA256SUMS.gpg", out / "SHA256SUMS").returncode == 0
-    assert fingerprint in subprocess.run(
-        ["gpg", "--show-keys", "--with-colons", keyring], capture_output=True, text=True, check=True
-    ).stdout
+    assert (
+        fingerprint
+        in subprocess.run(
+            ["gpg", "--show-keys", "--with-colons", keyring], capture_output=True, text=True, check=True
+        ).stdout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +108,9 @@ def made_release() -> Path:
 
 @pytest.mark.container
 def test_the_documented_check_passes_on_the_release(made_release):
+    script = doc_block("Checking a release by hand").replace("cd dist/release", f"cd {made_release}")
     done = subprocess.run(
-        ["bash", "-euc", doc_block("Checking a release by hand").replace("cd dist/release", f"cd {made_release}")],
+        ["bash", "-euc", script],
         capture_output=True,
         text=True,
     )
