@@ -8,6 +8,7 @@
 set -euo pipefail
 kind=$1 src=$2 dst=$3
 rm -rf "$dst"
+mkdir -p "$(dirname "$dst")"
 cp -a "$src" "$dst"
 dist=$dst/apt/dists/$(python3 "$(dirname "$0")/../../scripts/install-tree.py" value release_suite)
 case "$kind" in
