@@ -28,6 +28,7 @@ DEFAULT_NAMESPACE = "mailshim"
 # What the collection ships: destination inside the collection -> source in the checkout.
 CONTENT = {
     "README.md": "collection/README.md",
+    "LICENSE": "LICENSE",
     "meta/runtime.yml": "collection/meta/runtime.yml",
     "roles/sendmail_shim": "roles/sendmail_shim",
     "plugins/modules": "library",
@@ -58,6 +59,7 @@ def galaxy_yml(namespace):
             "version": version(),
             "readme": "README.md",
             "authors": ["sendmail-shim maintainers"],
+            "license": ["MIT"],
             "description": "Replace the MTA on every host by a sendmail that logs each message as JSON.",
             "tags": ["mail", "sendmail", "logging", "debian"],
             "dependencies": dependencies,
