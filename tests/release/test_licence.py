@@ -53,7 +53,7 @@ OTHER_LICENCES = re.compile(
 )
 # A licence field of any metadata format (YAML, JSON, DEP-5); LICENSE in capitals is the file's name.
 LICENCE_FIELD = re.compile(r"""^\s*["']?[Ll]icen[sc]e["']?\s*[:=]\s*(?P<value>.+)$""", re.MULTILINE)
-SPDX_FIELD = re.compile(r"SPDX-License-Identifier:\s*(?P<value>[^\s*>#]+)")
+SPDX_FIELD = re.compile(r"SPDX-License-Identifier:\s*(?P<value>[^\s*>#`]+)")
 
 
 def tracked_files() -> list[Path]:
@@ -103,10 +103,10 @@ def test_every_file_that_takes_comments_carries_the_spdx_header():
         name = str(path.relative_to(REPO))
         if marker is None or name in HEADER_PENDING:
             continue
-        lines = path.read_text().splitlines()[:2]
+        lines = [*path.read_text().splitlines()[:2], "", ""]
         # Line 1, or line 2 after a shebang.
-        first = lines[1] if lines and lines[0].startswith("#!") and len(lines) > 1 else lines[0] if lines else ""
-        if not (first.startswith(marker) and SPDX in first):
+        header = lines[1] if lines[0].startswith("#!") else lines[0]
+        if not (header.startswith(marker) and SPDX in header):
             missing.append(name)
     assert not missing, f"no `{SPDX}` on line 1 (line 2 after a shebang): {missing}"
 
