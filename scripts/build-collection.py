@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Assembles the Ansible collection from this repository's layout and builds its tarball.
 
     scripts/build-collection.py [--namespace NS] [--out DIR]
