@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Entry points. `make test` is what CI runs (.ci/run); `make demo` is the main job.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c

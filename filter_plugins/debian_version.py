@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """newest_deb: the newest of some .deb files by Debian version order (dpkg --compare-versions),
 read from their names (NAME_VERSION_ARCH.deb, the epoch omitted as dpkg-buildpackage names them)."""
 

@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: the sendmail-shim authors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: MIT
+# Copyright: the sendmail-shim authors (MIT License: LICENSE at the root of the sendmail-shim repository)
 """Ansible module: what delivers mail on a Debian-family host, for the sendmail_shim role."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what the tests and the demo need on a Debian-family host, as root: Debian packages
 # (only the missing ones) and the pinned Python tools in .venv (only when requirements changed).
 set -euo pipefail

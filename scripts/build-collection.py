@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Assembles the Ansible collection from this repository's layout and builds its tarball.
 
     scripts/build-collection.py [--namespace NS] [--out DIR]
@@ -28,6 +29,7 @@ DEFAULT_NAMESPACE = "mailshim"
 # What the collection ships: destination inside the collection -> source in the checkout.
 CONTENT = {
     "README.md": "collection/README.md",
+    "LICENSE": "LICENSE",
     "meta/runtime.yml": "collection/meta/runtime.yml",
     "roles/sendmail_shim": "roles/sendmail_shim",
     "plugins/modules": "library",
@@ -58,6 +60,7 @@ def galaxy_yml(namespace):
             "version": version(),
             "readme": "README.md",
             "authors": ["sendmail-shim maintainers"],
+            "license": ["MIT"],
             "description": "Replace the MTA on every host by a sendmail that logs each message as JSON.",
             "tags": ["mail", "sendmail", "logging", "debian"],
             "dependencies": dependencies,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the Debian package in a Debian 11 container (the oldest supported suite: its glibc runs on 12 and
 # 13), from a clean copy of the package's sources, then checks it with the host's lintian.
 #   scripts/build-package.sh                        dist/sendmail-shim_<version>_<arch>.deb; nothing is

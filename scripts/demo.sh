@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job on an embedded default: a three-host fleet (Debian 11, 12, 13) in local systemd
 # containers, made to look like stock Debian (exim4 + bsd-mailx), converged with playbooks/site.yml,
 # checked with playbooks/verify.yml, then a real sudo failure and a real cron job on every host, and the

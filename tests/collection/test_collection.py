@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Ansible collection as a user gets it: built from the checkout, installed offline from the tarball into
 an empty collections path, and used by FQCN only, from a playbook that lives outside this repository.
 """

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """mta_facts on canned dpkg-query and update-alternatives output (no dpkg needed)."""
 
 import hashlib

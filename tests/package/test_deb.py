@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The built package, checked as a file: control fields, file list, modes, maintainer scripts, lintian.
 
 `make package` builds it (make test does that first); these tests do not rebuild it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The role's choice of the newest .deb in dist/: Debian version order, as dpkg --compare-versions."""
 
 import importlib.util

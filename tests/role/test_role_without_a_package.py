@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """With no .deb to install, the role stops before touching the host, with one line saying how to make one."""
 
 import json

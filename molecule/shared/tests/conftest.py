@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by every scenario's testinfra checks.
 
 Each scenario describes the host it built through inventory variables (`sst_*`, set in its

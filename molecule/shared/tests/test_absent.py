@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a host must show after the role ran with state absent."""
 
 from conftest import LAUNCHER, LAYOUT, LOG, PACKAGE, ROLE_CONFIG, SERVICE_USER, host_vars

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What every converged host must show, whatever MTA it had before (issue 6's verify list)."""
 
 import glob

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What only the package scenario shows: the package installed with plain apt, upgraded from an older
 build (molecule/package/converge.yml) with the administrator's changes kept. Skipped elsewhere."""
 
