@@ -6,8 +6,15 @@ from conftest import LAUNCHER, LAYOUT, LOG, PACKAGE, ROLE_CONFIG, SERVICE_USER, 
 
 def test_package_and_role_files_are_gone(clean_host):
     assert not clean_host.package(PACKAGE).is_installed
-    for path in (LAUNCHER, LAYOUT["libdir"], ROLE_CONFIG, "/etc/filebeat/inputs.d/sendmail-shim.yml",
-                 LAYOUT["apt_source"], LAYOUT["apt_preferences"], LAYOUT["apt_keyring"]):
+    for path in (
+        LAUNCHER,
+        LAYOUT["libdir"],
+        ROLE_CONFIG,
+        "/etc/filebeat/inputs.d/sendmail-shim.yml",
+        LAYOUT["apt_source"],
+        LAYOUT["apt_preferences"],
+        LAYOUT["apt_keyring"],
+    ):
         assert not clean_host.file(path).exists, path
 
 
