@@ -13,10 +13,10 @@ export PY_COLORS := 0
 PYTEST := .venv/bin/pytest
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test unit lint system molecule images package collection bootstrap demo demo-clean bench clean
+.PHONY: test unit lint system molecule images package packages collection bootstrap demo demo-clean bench clean
 
 ## Everything CI runs: set-up, lint, unit, root/system tests, every molecule scenario.
-test: bootstrap images package lint
+test: bootstrap images packages lint
 	$(PYTEST) tests -q
 	scripts/run-molecule.sh $(SCENARIOS)
 
@@ -25,7 +25,7 @@ unit: bootstrap
 	$(PYTEST) tests -q -m "not root and not container"
 
 ## Root and container tests outside molecule (launcher, faults, packer).
-system: bootstrap images package
+system: bootstrap images packages
 	$(PYTEST) tests -q -m "root or container"
 
 lint: bootstrap
@@ -42,13 +42,23 @@ molecule: bootstrap images package
 images: bootstrap
 	scripts/build-images.sh
 
-## dist/sendmail-shim_<version>_<arch>.deb, built in a Debian 11 container; skipped when current.
-package: bootstrap images
-	scripts/build-package.sh
+## dist/sendmail-shim_<version>_<arch>.deb, built in a Debian 11 container; skipped when current. Needs
+## podman (and debootstrap, once, for the base image), not the harness. ARCH=arm64 cross-compiles;
+## RELEASE=1 builds the release version (__version__) instead of the commit's development version.
+## Only ARCH and RELEASE given on the command line count: an ARCH in the environment may mean another thing.
+package:
+	scripts/build-package.sh $(if $(filter command line,$(origin ARCH)),--arch $(ARCH)) \
+		$(if $(filter command line,$(origin RELEASE)),--release)
 
-## dist/mailshim-sendmail_shim-<version>.tar.gz, the Ansible collection (collection/README.md).
+## The packages tests/package checks: the host's architecture and arm64.
+packages:
+	$(MAKE) package
+	$(MAKE) package ARCH=arm64
+
+## dist/mailshim-sendmail_shim-<version>.tar.gz, the Ansible collection (collection/README.md); RELEASE=1
+## as for the package.
 collection: bootstrap
-	.venv/bin/python scripts/build-collection.py
+	.venv/bin/python scripts/build-collection.py $(if $(filter command line,$(origin RELEASE)),--release)
 
 bootstrap:
 	scripts/bootstrap.sh

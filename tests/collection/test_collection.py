@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sendmail_shim import __version__
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "mailshim"
@@ -33,6 +32,10 @@ BUNDLED = Path(
 )
 LAYOUT = json.loads((REPO / "files/sendmail_shim/layout.json").read_text())
 BASE_IMAGE = "localhost/sendmail-shim-test/debian:bookworm"
+# The version the build stamps: this tree's development version, in SemVer's spelling.
+VERSION = subprocess.run(
+    [sys.executable, REPO / "scripts/version.py", "--semver"], capture_output=True, text=True, check=True
+).stdout.strip()
 
 
 def tool_env(collections: Path | None = None) -> dict[str, str]:
@@ -66,7 +69,7 @@ def tarball(tmp_path_factory) -> Path:
         sys.executable, REPO / "scripts/build-collection.py", "--out", out, cwd=REPO, env=tool_env()
     )
     path = Path(printed.stdout.strip())
-    assert path == out / f"{NAMESPACE}-sendmail_shim-{__version__}.tar.gz"
+    assert path == out / f"{NAMESPACE}-sendmail_shim-{VERSION}.tar.gz"
     return path
 
 
@@ -108,7 +111,7 @@ def test_tarball_holds_every_role_file_module_and_playbook(tarball):
     expected |= {f"plugins/modules/{Path(p).name}" for p in tracked("library") if p.endswith(".py")}
     expected |= {f"plugins/module_utils/{Path(p).name}" for p in tracked("module_utils") if p.endswith(".py")}
     expected |= set(tracked("playbooks"))
-    expected |= {"meta/runtime.yml", "README.md", "MANIFEST.json", "FILES.json"}
+    expected |= {"meta/runtime.yml", "README.md", "LICENSE", "MANIFEST.json", "FILES.json"}
     assert expected, "git ls-files found nothing: not run from a checkout?"
     missing = sorted(expected - names)
     assert not missing, f"missing from {tarball.name}: {missing}"
@@ -117,9 +120,11 @@ def test_tarball_holds_every_role_file_module_and_playbook(tarball):
     assert links == []
 
 
-def test_one_version_for_collection_package_and_shim(tarball):
+def test_one_version_and_one_licence_for_collection_package_and_shim(tarball):
     manifest = json.loads(member(tarball, "MANIFEST.json"))
-    assert manifest["collection_info"]["version"] == __version__
+    assert manifest["collection_info"]["version"] == VERSION
+    assert manifest["collection_info"]["license"] == ["MIT"]
+    assert member(tarball, "LICENSE") == (REPO / "LICENSE").read_bytes()
     runtime = member(tarball, "meta/runtime.yml").decode()
     assert "requires_ansible:" in runtime
 

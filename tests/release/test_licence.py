@@ -52,6 +52,8 @@ OTHER_LICENCES = re.compile(
     re.IGNORECASE,
 )
 # A licence field of any metadata format (YAML, JSON, DEP-5); LICENSE in capitals is the file's name.
+# The name of an ansible-test check that the collection waives (scripts/build-collection.py): not a licence.
+WAIVED_CHECK = "missing-gplv3-license"
 LICENCE_FIELD = re.compile(r"""^\s*["']?[Ll]icen[sc]e["']?\s*[:=]\s*(?P<value>.+)$""", re.MULTILINE)
 SPDX_FIELD = re.compile(r"SPDX-License-Identifier:\s*(?P<value>[^\s*>#`]+)")
 
@@ -92,7 +94,7 @@ def test_role_and_collection_metadata_say_mit():
     spec = importlib.util.spec_from_file_location("build_collection", REPO / "scripts/build-collection.py")
     build_collection = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build_collection)
-    assert json.loads(build_collection.galaxy_yml("acme"))["license"] == ["MIT"]
+    assert json.loads(build_collection.galaxy_yml("acme", "1.0.0"))["license"] == ["MIT"]
     assert build_collection.CONTENT["LICENSE"] == "LICENSE"
 
 
@@ -117,7 +119,7 @@ def test_no_other_licence_is_named_anywhere():
         if path == Path(__file__).resolve():
             continue
         try:
-            text = path.read_text()
+            text = path.read_text().replace(WAIVED_CHECK, "")
         except UnicodeDecodeError:
             continue
         name = str(path.relative_to(REPO))
