@@ -11,12 +11,16 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
 PYTEST := .venv/bin/pytest
+# RELEASE=1 on the command line builds the release version (__version__) instead of the commit's
+# development version; only the command line counts: a RELEASE in the environment may mean another thing.
+RELEASE_FLAG := $(if $(filter command line,$(origin RELEASE)),--release)
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test unit lint system molecule images package packages collection bootstrap demo demo-clean bench clean
+.PHONY: test unit lint system molecule images package collection release bootstrap demo demo-clean \
+	bench clean
 
 ## Everything CI runs: set-up, lint, unit, root/system tests, every molecule scenario.
-test: bootstrap images packages lint
+test: bootstrap images release lint
 	$(PYTEST) tests -q
 	scripts/run-molecule.sh $(SCENARIOS)
 
@@ -25,7 +29,7 @@ unit: bootstrap
 	$(PYTEST) tests -q -m "not root and not container"
 
 ## Root and container tests outside molecule (launcher, faults, packer).
-system: bootstrap images packages
+system: bootstrap images release
 	$(PYTEST) tests -q -m "root or container"
 
 lint: bootstrap
@@ -43,22 +47,26 @@ images: bootstrap
 	scripts/build-images.sh
 
 ## dist/sendmail-shim_<version>_<arch>.deb, built in a Debian 11 container; skipped when current. Needs
-## podman (and debootstrap, once, for the base image), not the harness. ARCH=arm64 cross-compiles;
-## RELEASE=1 builds the release version (__version__) instead of the commit's development version.
-## Only ARCH and RELEASE given on the command line count: an ARCH in the environment may mean another thing.
+## podman (and debootstrap, once, for the base image), not the harness. ARCH=arm64 cross-compiles (only
+## on the command line, as RELEASE); RELEASE=1 builds the release version.
 package:
-	scripts/build-package.sh $(if $(filter command line,$(origin ARCH)),--arch $(ARCH)) \
-		$(if $(filter command line,$(origin RELEASE)),--release)
-
-## The packages tests/package checks: the host's architecture and arm64.
-packages:
-	$(MAKE) package
-	$(MAKE) package ARCH=arm64
+	scripts/build-package.sh $(if $(filter command line,$(origin ARCH)),--arch $(ARCH)) $(RELEASE_FLAG)
 
 ## dist/mailshim-sendmail_shim-<version>.tar.gz, the Ansible collection (collection/README.md); RELEASE=1
 ## as for the package.
 collection: bootstrap
-	.venv/bin/python scripts/build-collection.py $(if $(filter command line,$(origin RELEASE)),--release)
+	.venv/bin/python scripts/build-collection.py $(RELEASE_FLAG)
+
+## dist/release/: both packages with their .buildinfo, the collection, a signed apt repository, the key
+## and signed SHA256SUMS (docs/release.md). RELEASE_GNUPGHOME and RELEASE_KEY name the signing key; without
+## them a throwaway key signs, which a RELEASE=1 build refuses.
+release: bootstrap
+	$(MAKE) package $(if $(RELEASE_FLAG),RELEASE=1)
+	$(MAKE) package ARCH=arm64 $(if $(RELEASE_FLAG),RELEASE=1)
+	$(MAKE) collection $(if $(RELEASE_FLAG),RELEASE=1)
+	version=$$(scripts/version.py $(RELEASE_FLAG)) && semver=$$(scripts/version.py --semver $(RELEASE_FLAG)) && \
+	scripts/release.sh dist/release dist/sendmail-shim_$${version}_{amd64,arm64}.{deb,buildinfo} \
+		dist/mailshim-sendmail_shim-$$semver.tar.gz
 
 bootstrap:
 	scripts/bootstrap.sh

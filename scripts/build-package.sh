@@ -150,7 +150,8 @@ else
     lintian "${lintian_args[@]}" "/build/${deb##*/}" | tee ".cache/lintian-$arch.txt"
 fi
 
-rm -f "$out"/sendmail-shim_*_"$arch".deb "$stamp"
-cp "$built" "$out"/
+rm -f "$out"/sendmail-shim_*_"$arch".deb "$out"/sendmail-shim_*_"$arch".buildinfo "$stamp"
+# The .buildinfo goes with it: the release publishes how each package was built.
+cp "$built" "${built%.deb}.buildinfo" "$out"/
 echo "$digest" >"$stamp"
 echo "build-package: built $deb"
