@@ -135,7 +135,7 @@ built="$work/${deb##*/}"
 
 # A package with an error-level lintian tag never reaches $out; the output is kept for the record.
 lintian_args=(--display-info --fail-on error)
-have_lintian=$(lintian --version 2>/dev/null | awk '{print $2}') || true
+have_lintian=$(lintian --version 2>/dev/null | sed -n 's/^Lintian v\{0,1\}//p') || true
 if [ -n "$have_lintian" ] && dpkg --compare-versions "$have_lintian" ge "$lintian_min"; then
   lintian "${lintian_args[@]}" "$built" | tee ".cache/lintian-$arch.txt"
 else
