@@ -2,17 +2,19 @@
 """What only the package scenario shows: the package installed with plain apt, upgraded from an older
 build (molecule/package/converge.yml) with the administrator's changes kept. Skipped elsewhere."""
 
-import re
-from pathlib import Path
-
 import pytest
-from conftest import CONFIG, LAUNCHER, LAYOUT, LOG, PACKAGE, SERVICE_GROUP, SERVICE_USER, host_vars
-
-VERSION = re.search(
-    r'^__version__ = "([^"]+)"$',
-    (Path(__file__).resolve().parents[3] / "files" / "sendmail_shim" / "__init__.py").read_text(),
-    re.MULTILINE,
-).group(1)
+from conftest import (
+    CONFIG,
+    LAUNCHER,
+    LAYOUT,
+    LOG,
+    PACKAGE,
+    SERVICE_GROUP,
+    SERVICE_USER,
+    debian_version,
+    host_vars,
+    newest_deb,
+)
 
 
 @pytest.fixture
@@ -24,7 +26,7 @@ def package_host(shim_host):
 
 def test_the_upgrade_installed_the_current_version(package_host):
     status = package_host.check_output(f"dpkg-query -W -f '${{Version}} ${{db:Status-Abbrev}}' {PACKAGE}")
-    assert status.split() == [VERSION, "ii"]
+    assert status.split() == [debian_version.deb_version(newest_deb()), "ii"]
 
 
 def test_privilege_comes_from_a_statoverride_on_the_launcher(package_host):
