@@ -291,3 +291,22 @@ def test_the_package_says_mit_and_carries_its_stamped_version(extracted):
     assert copyright_file.read_text() == (REPO / "debian" / "copyright").read_text()
     init = extracted / LAYOUT["libdir"].lstrip("/") / "sendmail_shim" / "__init__.py"
     assert f'\n__version__ = "{VERSION}"\n' in init.read_text()
+
+
+def test_a_plain_git_archive_export_builds_with_debian_tools():
+    # The README's commands on HEAD's export, in make package's Debian 11 builder (its build dependencies
+    # are in place, so apt-get build-dep has nothing to fetch).
+    builder = re.search(r"^builder=(\S+)$", (REPO / "scripts/build-package.sh").read_text(), re.MULTILINE)[1]
+    export = ["git", "-C", str(REPO), "archive", "--prefix=sendmail-shim/", "HEAD"]
+    archive = subprocess.run(export, check=True, capture_output=True).stdout
+    script = (
+        "tar -x -C /tmp && cd /tmp/sendmail-shim\n"
+        "apt-get build-dep -y ./ && dpkg-buildpackage -us -uc -b\n"
+        "dpkg-deb --field ../sendmail-shim_*.deb Version Architecture"
+    )
+    build = subprocess.run(
+        ["podman", "run", "--rm", "-i", builder, "sh", "-ec", script], input=archive, capture_output=True
+    )
+    assert build.returncode == 0, build.stderr.decode(errors="replace")[-3000:]
+    committed = re.match(r"sendmail-shim \(([^)]+)\)", (REPO / "debian/changelog").read_text())[1]
+    assert build.stdout.decode().splitlines()[-2:] == [f"Version: {committed}", f"Architecture: {HOST_ARCH}"]
