@@ -46,9 +46,9 @@ images: bootstrap
 ## podman (and debootstrap, once, for the base image), not the harness. ARCH=arm64 cross-compiles;
 ## RELEASE=1 builds the release version (__version__) instead of the commit's development version.
 ## Only ARCH and RELEASE given on the command line count: an ARCH in the environment may mean another thing.
+given = $(if $(filter command line,$(origin $(1))),$(2))
 package:
-	scripts/build-package.sh $(if $(filter command line,$(origin ARCH)),--arch $(ARCH)) \
-		$(if $(filter command line,$(origin RELEASE)),--release)
+	scripts/build-package.sh $(strip $(call given,ARCH,--arch $(ARCH)) $(call given,RELEASE,--release))
 
 ## The packages tests/package checks: the host's architecture and arm64.
 packages:
@@ -58,7 +58,7 @@ packages:
 ## dist/mailshim-sendmail_shim-<version>.tar.gz, the Ansible collection (collection/README.md); RELEASE=1
 ## as for the package.
 collection: bootstrap
-	.venv/bin/python scripts/build-collection.py $(if $(filter command line,$(origin RELEASE)),--release)
+	.venv/bin/python scripts/build-collection.py $(call given,RELEASE,--release)
 
 bootstrap:
 	scripts/bootstrap.sh
