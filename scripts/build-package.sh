@@ -73,7 +73,11 @@ fi
 prepared_image() {
   local image=$1 from=$2 script=$3 input=${4:-/dev/null} revision name
   revision=$( (podman image inspect --format '{{.Id}}' "$from"; echo "$script"; cat "$input") | sha256sum | cut -c1-16)
+  # Checkouts share the image: one prepares it while the others wait, then find it current.
+  exec 8>"/var/tmp/sendmail-shim-image-${image//[^a-z0-9.-]/_}.lock"
+  flock 8
   if [ "$(podman image inspect --format '{{index .Labels "sendmail-shim.build-revision"}}' "$image" 2>/dev/null)" = "$revision" ]; then
+    exec 8>&-
     return
   fi
   echo "build-package: preparing $image (revision $revision)"
@@ -88,6 +92,7 @@ prepared_image() {
   podman commit -q --change "LABEL sendmail-shim.build-revision=$revision" "$name" "$image" >/dev/null
   podman rm "$name" >/dev/null
   rm -f ".cache/$name.log"
+  exec 8>&-
 }
 
 scripts/build-images.sh "$base_suite" >/dev/null
@@ -135,7 +140,7 @@ built="$work/${deb##*/}"
 
 # A package with an error-level lintian tag never reaches $out; the output is kept for the record.
 lintian_args=(--display-info --fail-on error)
-have_lintian=$(lintian --version 2>/dev/null | awk '{print $2}') || true
+have_lintian=$(lintian --version 2>/dev/null | sed -n 's/^Lintian v\{0,1\}//p') || true
 if [ -n "$have_lintian" ] && dpkg --compare-versions "$have_lintian" ge "$lintian_min"; then
   lintian "${lintian_args[@]}" "$built" | tee ".cache/lintian-$arch.txt"
 else

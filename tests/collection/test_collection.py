@@ -175,6 +175,13 @@ def test_ansible_test_sanity_passes(installed, tmp_path):
 # --- a user's playbook against a real host --------------------------------------------------------------
 
 
+def host_deb() -> Path | None:
+    """This tree's .deb for the test host, of the controller's architecture (dist/ holds every one)."""
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout
+    debs = sorted((REPO / "dist").glob(f"{LAYOUT['package']}_*_{arch.strip()}.deb"))
+    return debs[-1] if debs else None
+
+
 def podman(*args, timeout: int = 300, check: bool = True, **kwargs):
     return run("podman", *args, cwd=REPO, env=tool_env(), timeout=timeout, check=check, **kwargs)
 
@@ -185,8 +192,7 @@ def host():
         pytest.skip("needs root and podman (scripts/bootstrap.sh installs it)")
     if podman("image", "exists", BASE_IMAGE, check=False).returncode != 0:
         pytest.skip(f"needs {BASE_IMAGE}: make images")
-    debs = sorted((REPO / "dist").glob(f"{LAYOUT['package']}_*.deb"))
-    if not debs:
+    if not host_deb():
         pytest.skip("needs the package: make package")
     name = f"sst17-collection-{secrets.token_hex(3)}"
     podman("run", "-d", "--name", name, "--hostname", name, "--systemd=always", BASE_IMAGE, "/sbin/init")
@@ -216,7 +222,7 @@ def wait_for_record(name: str, token: str, timeout: float) -> dict:
 @pytest.mark.root
 @pytest.mark.container
 def test_fqcn_playbook_outside_the_repository_makes_sudo_and_cron_mail_land(installed, host, tmp_path):
-    deb = sorted((REPO / "dist").glob(f"{LAYOUT['package']}_*.deb"))[-1]
+    deb = host_deb()
     user = "sstapp"
     podman("exec", host, "useradd", "--create-home", "--shell", "/bin/sh", user)
     podman("exec", "-i", host, "chpasswd", input=f"{user}:sst-password\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -170,3 +171,21 @@ def test_outside_a_checkout_the_version_is_refused_with_the_reason(tmp_path):
     refused = stamp(tmp_path, check=False)
     assert refused.returncode != 0
     assert "is not a git checkout" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("make_args", "command"),
+    [
+        (["package"], "scripts/build-package.sh"),
+        (["package", "ARCH=arm64"], "scripts/build-package.sh --arch arm64"),
+        (["package", "RELEASE=1"], "scripts/build-package.sh --release"),
+        (["collection", "RELEASE=1"], ".venv/bin/python scripts/build-collection.py --release"),
+    ],
+)
+def test_make_passes_the_architecture_and_the_release_switch(make_args, command):
+    # What the README tells a user to type; ARCH and RELEASE in the environment do not count.
+    env = {**os.environ, "ARCH": "x86_64", "RELEASE": "1"} if make_args == ["package"] else dict(os.environ)
+    printed = subprocess.run(
+        ["make", "-n", "-s", "-C", str(REPO), *make_args], capture_output=True, text=True, check=True, env=env
+    ).stdout
+    assert " ".join(printed.split()).endswith(command)

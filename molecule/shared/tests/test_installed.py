@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: MIT
 """What every converged host must show, whatever MTA it had before (issue 6's verify list)."""
 
-import glob
 import json
 
 import pytest
@@ -14,7 +13,6 @@ from conftest import (
     LOG_DIR,
     PACKAGE,
     READER_GROUP,
-    REPO,
     ROLE_CONFIG,
     SERVICE_GROUP,
     SERVICE_USER,
@@ -26,6 +24,7 @@ from conftest import (
     expected_entry,
     host_vars,
     listening_tcp_ports,
+    newest_deb,
     process_names,
     read_records,
     token,
@@ -84,9 +83,8 @@ def test_the_package_came_from_the_source_the_role_was_given(shim_host):
         key = shim_host.file(LAYOUT["apt_keyring"])
         assert (key.user, key.group, key.mode) == ("root", "root", 0o644)
     else:
-        # The newest .deb of dist/ by Debian version order, the role's default.
-        newest = debian_version.newest_deb(glob.glob(str(REPO / "dist" / f"{PACKAGE}_*.deb")))
-        assert installed == debian_version.deb_version(newest)
+        # The newest .deb of dist/ for the host's architecture, the role's default.
+        assert installed == debian_version.deb_version(newest_deb())
 
 
 def test_no_other_repository_supplies_the_package_under_the_pin(shim_host):
