@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sendmail-shim launcher: the only privileged code of the project.
  *
