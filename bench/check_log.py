@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The burst checker: every line of the log is strict JSON, every message is present exactly once.
 
   check_log.py --token T --procs P --count N [--entry-field DOTTED] LOG...

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """docs/benchmarks.md from the figures of one run of bench/run.py (or of its --json file).
 
 Only rendering: every number comes from the figures; every goal is computed from them, met or not.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The recorder under cProfile, every thread of it: where its CPU per message goes.
 
   recorder_profile.py PIDFILE RECORDER_PY [ARG...]

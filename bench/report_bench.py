@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Bench of `sendmail-shim report`: records per second and peak RSS on a 1 GiB log.
 
 Writes a log of realistic records (a real record of the shim, varied: hosts, users, cron jobs, sudo

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The benchmark: the shim, on both of its paths, next to exim4, postfix and nullmailer, in containers,
 in one run.
 

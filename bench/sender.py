@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The caller side of the benchmark, run inside each container as an unprivileged user.
 
 Copied into the container and run with its own /usr/bin/python3 (stdlib only), so that what is timed is

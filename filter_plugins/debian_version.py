@@ -1,5 +1,7 @@
-"""newest_deb: the newest of some .deb files by Debian version order (dpkg --compare-versions),
-read from their names (NAME_VERSION_ARCH.deb, the epoch omitted as dpkg-buildpackage names them)."""
+# SPDX-License-Identifier: MIT
+"""newest_deb: the newest of some .deb files by Debian version order (dpkg --compare-versions), and
+deb_version, deb_architecture: read from their names (NAME_VERSION_ARCH.deb, the epoch omitted as
+dpkg-buildpackage names them)."""
 
 import functools
 import os
@@ -61,12 +63,20 @@ def compare_versions(a, b):
     return (ea > eb) - (ea < eb) or _compare_part(ua, ub) or _compare_part(ra, rb)
 
 
-def deb_version(path):
+def _name_parts(path):
     name = os.path.basename(path)
     parts = name[: -len(".deb")].split("_") if name.endswith(".deb") else []
     if len(parts) != 3:
         raise AnsibleFilterError(f"{path} is not named PACKAGE_VERSION_ARCH.deb")
-    return urllib.parse.unquote(parts[1])
+    return parts
+
+
+def deb_version(path):
+    return urllib.parse.unquote(_name_parts(path)[1])
+
+
+def deb_architecture(path):
+    return _name_parts(path)[2]
 
 
 def newest_deb(paths):
@@ -79,4 +89,4 @@ def newest_deb(paths):
 
 class FilterModule:
     def filters(self):
-        return {"newest_deb": newest_deb, "deb_version": deb_version}
+        return {"newest_deb": newest_deb, "deb_version": deb_version, "deb_architecture": deb_architecture}

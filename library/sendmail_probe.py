@@ -1,6 +1,6 @@
 #!/usr/bin/python
-# Copyright: the sendmail-shim authors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: MIT
+# Copyright: the sendmail-shim authors (MIT License: LICENSE at the root of the sendmail-shim repository)
 """Ansible module sendmail_probe: proves end to end that a host's sendmail lands in the shim's log."""
 
 from __future__ import annotations

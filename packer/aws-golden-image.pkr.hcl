@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Golden AMI with sendmail-shim baked in: a stock Debian AMI, playbooks/site.yml applied in its
 # image-build flavour, then snapshotted. See README.md in this directory.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Plugins for current Packer (1.7 and later), which loads builders and provisioners as plugins:
 #   packer init packer/
 #

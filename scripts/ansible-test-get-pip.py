@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Stands in for the get-pip.py that `ansible-test --venv` downloads from a host this machine cannot reach.
 
 ansible-test runs it inside a new virtualenv with pip's install arguments, as it runs get-pip.py. It

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # `make bench`: the shim on both of its paths (recorder, exec) next to exim4, postfix and nullmailer in
 # containers (bench/run.py); prints the tables and writes docs/benchmarks.md. Extra arguments go to
 # bench/run.py (--quick, --messages-only, --converge-only, --wait-quiet N, --json F).

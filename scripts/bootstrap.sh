@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what the tests and the demo need on a Debian-family host, as root: Debian packages
 # (only the missing ones) and the pinned Python tools in .venv (only when requirements changed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # podman/runc/debootstrap: the container harness; packer: image tests; gcc/libc6-dev: the launcher;
-# logrotate: rotation fault tests on the host; python3-venv: the tool venv; lintian: checks the package.
-apt_packages=(podman runc debootstrap uidmap packer gcc libc6-dev make logrotate lintian
+# logrotate: rotation fault tests on the host; python3-venv: the tool venv; lintian: checks the package;
+# apt-utils (apt-ftparchive) and gnupg: `make release`.
+apt_packages=(podman runc debootstrap uidmap packer gcc libc6-dev make logrotate lintian apt-utils gnupg
   python3-venv python3-yaml openssh-client sshpass util-linux iproute2 procps)
 
 missing=()

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the local base images localhost/sendmail-shim-test/debian:SUITE with debootstrap and
 # `podman import`, only for the suites that are missing. No registry is needed.
 # Usage: scripts/build-images.sh [SUITE...]   (default: bullseye bookworm trixie)

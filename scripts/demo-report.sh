@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The fleet report of the demo fleet (or of any inventory): playbooks/report.yml, with Ansible's own output
 # in a log file and only the fleet table printed. Meant to end scripts/demo.sh:
 #   scripts/demo-report.sh [INVENTORY [LOG]]    (default inventory/demo/hosts.yml, /tmp/sendmail-shim-demo-report.log)

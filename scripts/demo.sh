@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job on an embedded default: a three-host fleet (Debian 11, 12, 13) in local systemd
 # containers, made to look like stock Debian (exim4 + bsd-mailx), converged with playbooks/site.yml,
 # checked with playbooks/verify.yml, then a real sudo failure and a real cron job on every host, and the
@@ -68,7 +69,7 @@ up() {
 
   # A real fleet goes in canary batches (site.yml's default); three demo hosts go at once.
   run_logged ansible-playbook -i "$inventory" playbooks/site.yml -e site_serial=100%
-  echo "3. converged: playbooks/site.yml installed dist/$(basename "$(ls dist/sendmail-shim_*.deb | sort -V | tail -n 1)")" \
+  echo "3. converged: playbooks/site.yml installed dist/$(basename "$(ls dist/sendmail-shim_*_"$(dpkg --print-architecture)".deb | sort -V | tail -n 1)")" \
     "with apt on every host and probed each one (recap in $demo_log)"
   for suite in "${suites[@]}"; do
     # Port 25 from /proc/net (0019, state 0A = LISTEN): the minimal images have no ss.

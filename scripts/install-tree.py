@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """sendmail-shim's file list: what the package installs, where (from the layout) and with which modes.
 
 debian/rules runs it; a spec file's %install could run it the same way.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs `molecule test` for each named scenario (default: all), MOLECULE_JOBS at a time (default 2: the
 # scenarios spend most of their time waiting on apt, dpkg and cron, not on the CPU). Goes on after a
 # failure so that one run shows every broken scenario, prints each scenario's log as it ends and the time

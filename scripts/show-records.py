@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Prints sendmail-shim log records (JSON lines on stdin, ecs or classic) the way a person reads mail: who
 sent it, through which program, to whom, the subject and kind, and the first lines of the body."""
 

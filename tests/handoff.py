@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The launcher's socket side, in Python: hands this process's fds 0, 1 and 2 and its argv to a recorder
 (docs/recorder.md) and exits with the recorder's status, so that unprivileged suites run the recorder
 path without the setuid launcher.

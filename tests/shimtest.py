@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The one home of the scaffolding the shim's test suites share (tests/unit, tests/faults, tests/launcher):
 the strict reader of records, the exact bytes a record keeps, the log reader and the shim runner.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A stand-in for /dev/log shared by the test suites.
 
 A unix datagram socket drained by a thread, as a syslog daemon would (the kernel queues only a few

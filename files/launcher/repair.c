@@ -63,6 +63,11 @@ void reset_limits(void)
  * must be readable and fds 1 and 2 writable, else they are replaced by /dev/null opened that way.
  * max_fd is the caller's hard NOFILE, only used where close_range is not available.
  */
+/* glibc before 2.34 (Debian 11's) names no SYS_close_range; the kernel headers have its number. */
+#ifndef SYS_close_range
+#define SYS_close_range __NR_close_range
+#endif
+
 void fix_fds(rlim_t max_fd)
 {
 	for (int fd = 0; fd <= 2; fd++) {

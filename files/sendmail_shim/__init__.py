@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """sendmail-shim: a sendmail that keeps each message as one JSON line in a log."""
 
 # The one version source: scripts/build-package.sh (the package's version and changelog) and the role's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Entry point, for `python3 -m sendmail_shim` and for the launcher's `python3 -I -S .../__main__.py`."""
 
 import os.path

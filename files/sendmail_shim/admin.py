@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`sendmail-shim`, the administrator's command: `sendmail-shim report [...]`.
 
 Runs from the installed package by path (`python3 -I -S .../sendmail_shim/admin.py report`, what the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The exec entry point: the shim started for one message (by the launcher, or by a caller directly).
 
 It turns this process's state (argv, environment, the launcher's variables, ids, parent) into the

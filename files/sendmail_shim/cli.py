@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Sendmail command-line parsing: accept whatever real callers pass, act on very little of it."""
 
 # Letters that take an argument, attached (-fuser) or as the next word (-f user): sendmail 8 and Postfix.

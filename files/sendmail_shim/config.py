@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The config: `key = value` lines and `#` comment lines.
 
 The shim reads the main file (the package's, every key commented out), then every `*.conf` file of the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """One invocation of sendmail, from explicit values: options, message, record, log; and the guard that
 keeps a message whatever happens.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Keeping a record that the log could not take: syslog through its unix datagram socket (/dev/log,
 where journald or rsyslog listen), and stderr when even that fails.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Just enough RFC 5322 for the record: the header block, addresses, dates, RFC 2047 words.
 
 Hand-written because the email package costs more start-up time than the whole rest of the shim.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Who is sending: the calling user (with the launcher's trust rule, or the recorder's peer credentials)
 and the parent process."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The kind of a message: its subject as a template, and a short stable id of (user, parent, template).
 
 Two cron mails of one job differ in dates, pids and host names, never in the words: the template keeps

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Appending one record to the log: the whole line in one write, or nothing the next writer could glue
 onto.
 

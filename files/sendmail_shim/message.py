@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The caller's descriptors: the message read from one (streamed, at most `cap` bytes kept, every byte
 counted and hashed, within the recorder's budget), replies written to another. Their flags are never
 changed: the file descriptions are shared with the caller."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The record: one strict-JSON line per message, in the ECS or the classic layout."""
 
 import binascii

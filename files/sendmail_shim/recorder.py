@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The resident recorder: takes each message over a UNIX socket from the launcher, learns the caller from
 the kernel (SO_PEERCRED) and records it with the shim's own core. docs/recorder.md is the contract.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`sendmail-shim report`: mail volume by host, user, parent process and kind, from the log and its rotations.
 
 Memory stays bounded whatever the log: lines are streamed, at most --max-groups groups are kept (when

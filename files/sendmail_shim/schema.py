@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The record schema: its field names, and one normalised view of an ecs or a classic record.
 
 The writer (record.py) spells the fields readers rely on with these names and builds the nested record

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`sendmail -bs`: an SMTP server on stdin/stdout, one record per message.
 
 Replies follow Postfix's wording and RFC 5321/3463 codes. Commands are read one line at a time from a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The golden-image provisioning of ../aws-golden-image.pkr.hcl, run against a machine that is already
 # there: the null builder connects over SSH and the same ansible provisioner applies playbooks/site.yml in
 # its image-build flavour. tests/packer/test_packer.py points it at a systemd container on a loopback port

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The bench's tools are scripts in bench/, not a package: their tests import them from there."""
 
 import sys

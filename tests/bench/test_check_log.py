@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The burst checker finds what it must: a partial or non-strict line, a missing or a duplicated message."""
 
 import json

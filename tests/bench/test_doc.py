@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """docs/benchmarks.md from figures: the goals are computed from the figures, met or not, for both paths."""
 
 import copy

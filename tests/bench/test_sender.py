@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The sender's flood: P messages at once, one report per writer, bytes a caller left unread counted."""
 
 import argparse

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Ansible collection as a user gets it: built from the checkout, installed offline from the tarball into
 an empty collections path, and used by FQCN only, from a playbook that lives outside this repository.
 """
@@ -15,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-from sendmail_shim import __version__
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "mailshim"
@@ -32,6 +32,10 @@ BUNDLED = Path(
 )
 LAYOUT = json.loads((REPO / "files/sendmail_shim/layout.json").read_text())
 BASE_IMAGE = "localhost/sendmail-shim-test/debian:bookworm"
+# The version the build stamps: this tree's development version, in SemVer's spelling.
+VERSION = subprocess.run(
+    [sys.executable, REPO / "scripts/version.py", "--semver"], capture_output=True, text=True, check=True
+).stdout.strip()
 
 
 def tool_env(collections: Path | None = None) -> dict[str, str]:
@@ -65,7 +69,7 @@ def tarball(tmp_path_factory) -> Path:
         sys.executable, REPO / "scripts/build-collection.py", "--out", out, cwd=REPO, env=tool_env()
     )
     path = Path(printed.stdout.strip())
-    assert path == out / f"{NAMESPACE}-sendmail_shim-{__version__}.tar.gz"
+    assert path == out / f"{NAMESPACE}-sendmail_shim-{VERSION}.tar.gz"
     return path
 
 
@@ -107,7 +111,7 @@ def test_tarball_holds_every_role_file_module_and_playbook(tarball):
     expected |= {f"plugins/modules/{Path(p).name}" for p in tracked("library") if p.endswith(".py")}
     expected |= {f"plugins/module_utils/{Path(p).name}" for p in tracked("module_utils") if p.endswith(".py")}
     expected |= set(tracked("playbooks"))
-    expected |= {"meta/runtime.yml", "README.md", "MANIFEST.json", "FILES.json"}
+    expected |= {"meta/runtime.yml", "README.md", "LICENSE", "MANIFEST.json", "FILES.json"}
     assert expected, "git ls-files found nothing: not run from a checkout?"
     missing = sorted(expected - names)
     assert not missing, f"missing from {tarball.name}: {missing}"
@@ -116,9 +120,11 @@ def test_tarball_holds_every_role_file_module_and_playbook(tarball):
     assert links == []
 
 
-def test_one_version_for_collection_package_and_shim(tarball):
+def test_one_version_and_one_licence_for_collection_package_and_shim(tarball):
     manifest = json.loads(member(tarball, "MANIFEST.json"))
-    assert manifest["collection_info"]["version"] == __version__
+    assert manifest["collection_info"]["version"] == VERSION
+    assert manifest["collection_info"]["license"] == ["MIT"]
+    assert member(tarball, "LICENSE") == (REPO / "LICENSE").read_bytes()
     runtime = member(tarball, "meta/runtime.yml").decode()
     assert "requires_ansible:" in runtime
 
@@ -139,13 +145,15 @@ def test_installed_collection_resolves_by_fqcn_only(installed, tmp_path):
 
 
 def test_role_without_a_package_path_fails_with_one_clear_line(installed, tmp_path):
-    # Inside an installed collection there is no checkout dist/: the package's path must be given.
+    # Inside an installed collection there is no checkout dist/: the package's path must be given. The
+    # check follows mta_facts (the host's architecture), which runs on this Debian host's own python3.
     playbook = tmp_path / "site.yml"
     playbook.write_text(
         f"- hosts: localhost\n  gather_facts: false\n  roles:\n    - role: {FQCN}.sendmail_shim\n"
     )
     out = run(
-        "ansible-playbook", "-i", "localhost,", "-c", "local", playbook,
+        "ansible-playbook", "-i", "localhost,", "-c", "local",
+        "-e", "ansible_python_interpreter=/usr/bin/python3", playbook,
         cwd=tmp_path, env=tool_env(installed), check=False,
     )  # fmt: skip
     assert out.returncode != 0
@@ -169,6 +177,13 @@ def test_ansible_test_sanity_passes(installed, tmp_path):
 # --- a user's playbook against a real host --------------------------------------------------------------
 
 
+def host_deb() -> Path | None:
+    """This tree's .deb for the test host, of the controller's architecture (dist/ holds every one)."""
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout
+    debs = sorted((REPO / "dist").glob(f"{LAYOUT['package']}_*_{arch.strip()}.deb"))
+    return debs[-1] if debs else None
+
+
 def podman(*args, timeout: int = 300, check: bool = True, **kwargs):
     return run("podman", *args, cwd=REPO, env=tool_env(), timeout=timeout, check=check, **kwargs)
 
@@ -179,8 +194,7 @@ def host():
         pytest.skip("needs root and podman (scripts/bootstrap.sh installs it)")
     if podman("image", "exists", BASE_IMAGE, check=False).returncode != 0:
         pytest.skip(f"needs {BASE_IMAGE}: make images")
-    debs = sorted((REPO / "dist").glob(f"{LAYOUT['package']}_*.deb"))
-    if not debs:
+    if not host_deb():
         pytest.skip("needs the package: make package")
     name = f"sst17-collection-{secrets.token_hex(3)}"
     podman("run", "-d", "--name", name, "--hostname", name, "--systemd=always", BASE_IMAGE, "/sbin/init")
@@ -210,7 +224,7 @@ def wait_for_record(name: str, token: str, timeout: float) -> dict:
 @pytest.mark.root
 @pytest.mark.container
 def test_fqcn_playbook_outside_the_repository_makes_sudo_and_cron_mail_land(installed, host, tmp_path):
-    deb = sorted((REPO / "dist").glob(f"{LAYOUT['package']}_*.deb"))[-1]
+    deb = host_deb()
     user = "sstapp"
     podman("exec", host, "useradd", "--create-home", "--shell", "/bin/sh", user)
     podman("exec", "-i", host, "chpasswd", input=f"{user}:sst-password\n")

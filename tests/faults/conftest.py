@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the fault tests: a shim with its own config, log directory and syslog socket."""
 
 from __future__ import annotations

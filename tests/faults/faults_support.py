@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers for the fault tests (a module of its own: conftest names clash across test directories).
 
 The shim runs as callers without the launcher run it: `/usr/bin/python3 -m sendmail_shim` with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Faults the shim must survive with nothing lost (issue 8).
 
 Each test breaks one thing under the shim (its log filesystem, permissions, rotation, the caller's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Faults of the recorder path (issue 18): the recorder going away under a burst, and callers the
 launcher's rule sends back to the exec path, with nothing lost and nothing recorded twice.
 

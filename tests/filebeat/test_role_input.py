@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The role's Filebeat tasks on this host: version, identity of an existing input, validation by a real run.
 
 Needs root: the role writes the input owned by root.

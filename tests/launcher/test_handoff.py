@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The launcher's side of the hand-off (docs/recorder.md), against a stand-in recorder the test controls.
 
 The stand-in launcher's socket is a place no real recorder listens on; each test puts a peer there that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The setuid launcher alone, around a stand-in entry script that reports what it was handed.
 
 These tests show the launcher's own promises (docs/design.md, start-up chain): the identity it runs the

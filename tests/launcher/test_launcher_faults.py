@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Faults on the recorder's path, through the real setuid launcher and the real recorder.
 
 What each test holds to (docs/recorder.md): nothing duplicated, and nothing lost that the caller was told

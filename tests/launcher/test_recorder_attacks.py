@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A caller that speaks to the recorder's socket itself (it is mode 0666), without the launcher.
 
 Each attack runs as the unprivileged test caller against the real recorder, which greets first: a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The real shim behind the setuid launcher: what a local caller can and cannot do to the log.
 
 The shim copy is installed root-owned in a temporary prefix, its default config path pointed at a test

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Where the launcher gets the dedicated ids: its setgid group, and the owner of the state directory.
 
 Nothing about the dedicated user is compiled in. A state directory that only root could have prepared

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The modules are imported as Ansible runs them from the collection: as
 ansible_collections.mailshim.sendmail_shim.plugins.modules.NAME (the checkout's ansible_collections/ links
 to library/ and module_utils/), so their relative imports of the collection's module_utils resolve.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """mta_facts on canned dpkg-query and update-alternatives output (no dpkg needed)."""
 
 import hashlib
@@ -78,7 +79,12 @@ class FakeModule:
 
 
 def answers(dpkg_list, dpkg_search=(1, "", "no path found"), alternatives=(2, "", "no alternatives")):
-    return {"-W": (0, dpkg_list, ""), "-S": dpkg_search, "--query": alternatives}
+    return {
+        "-W": (0, dpkg_list, ""),
+        "--print-architecture": (0, "arm64\n", ""),
+        "-S": dpkg_search,
+        "--query": alternatives,
+    }
 
 
 def test_parse_dpkg_list_keeps_installed_and_config_files_only():
@@ -117,6 +123,7 @@ def test_exim_host(tmp_path):
     assert facts["sendmail"]["alternative"] is None
     assert facts["swap_package"] == {"name": "sendmail-shim-mta", "installed": False, "version": None}
     assert facts["shim_version"] is None
+    assert facts["architecture"] == "arm64"
 
 
 def test_swapped_host(tmp_path):
@@ -228,6 +235,12 @@ def test_shim_version_missing_or_undefined(tmp_path):
 def test_dpkg_failure_fails_the_module():
     module = FakeModule({}, {"-W": (2, "", "dpkg: error")})
     with pytest.raises(AssertionError, match="dpkg-query -W failed"):
+        mta_facts.gather(module)
+
+
+def test_architecture_failure_fails_the_module():
+    module = FakeModule({}, {**answers(DPKG_EXIM), "--print-architecture": (2, "", "dpkg: error")})
+    with pytest.raises(AssertionError, match="dpkg --print-architecture failed"):
         mta_facts.gather(module)
 
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Unit tests of library/sendmail_probe.py against a fake sendmail that appends JSON lines to a temp log.
 
 The fake stands where the launcher would (tmp/usr/sbin/sendmail -> tmp/etc/alternatives/sendmail ->

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """systemd unit files read as systemd reads them: sections of `Key=value` lines, keys that may repeat."""
 
 from __future__ import annotations

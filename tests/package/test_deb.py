@@ -1,6 +1,9 @@
-"""The built package, checked as a file: control fields, file list, modes, maintainer scripts, lintian.
+# SPDX-License-Identifier: MIT
+"""The built package, checked as a file: control fields, file list, modes, maintainer scripts, lintian;
+and the launcher of every built architecture, read with readelf.
 
-`make package` builds it (make test does that first); these tests do not rebuild it.
+`make packages` builds them, for the host's architecture and arm64 (make test does that first); these
+tests do not rebuild them.
 """
 
 from __future__ import annotations
@@ -15,14 +18,22 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from sendmail_shim import __version__
 
 pytestmark = pytest.mark.container
 
 REPO = Path(__file__).resolve().parents[2]
 SHIM = REPO / "files" / "sendmail_shim"
 LAYOUT = json.loads((SHIM / "layout.json").read_text())
-VERSION = __version__
+# The development version make package stamps on this tree.
+VERSION = subprocess.run(
+    [sys.executable, REPO / "scripts" / "version.py"], check=True, capture_output=True, text=True
+).stdout.strip()
+HOST_ARCH = subprocess.run(
+    ["dpkg", "--print-architecture"], check=True, capture_output=True, text=True
+).stdout.strip()
+# The architectures make test builds, and how readelf names each one's machine.
+MACHINES = {"amd64": "Advanced Micro Devices X86-64", "arm64": "AArch64"}
+BUILT = sorted((REPO / "dist").glob("sendmail-shim_*.deb"))
 # Debian 11's glibc: the package is built there so that one .deb runs on 11, 12 and 13.
 OLDEST_GLIBC = (2, 31)
 # Each unit the package ships (its layout key) and the template it is rendered from.
@@ -36,10 +47,10 @@ UNIT_TEMPLATES = {
 
 @pytest.fixture(scope="module")
 def deb() -> Path:
-    found = sorted((REPO / "dist").glob(f"sendmail-shim_{VERSION}_*.deb"))
-    if len(found) != 1:
-        pytest.fail(f"expected one dist/sendmail-shim_{VERSION}_*.deb, found {found}: run `make package`")
-    return found[0]
+    path = REPO / "dist" / f"sendmail-shim_{VERSION}_{HOST_ARCH}.deb"
+    if not path.is_file():
+        pytest.fail(f"no {path.relative_to(REPO)}, this tree's build: run `make package`")
+    return path
 
 
 def dpkg_deb(*args) -> str:
@@ -74,10 +85,7 @@ def field(deb, name) -> str:
 def test_control_fields(deb):
     assert field(deb, "Package") == LAYOUT["package"]
     assert field(deb, "Version") == VERSION
-    assert (
-        field(deb, "Architecture")
-        == subprocess.check_output(["dpkg", "--print-architecture"], text=True).strip()
-    )
+    assert field(deb, "Architecture") == HOST_ARCH
     for relation in ("Provides", "Conflicts", "Replaces"):
         assert field(deb, relation) == "mail-transport-agent"
     depends = [d.strip().split()[0] for d in field(deb, "Depends").split(",")]
@@ -126,23 +134,42 @@ def test_conffiles_are_the_config_and_logrotate_only(control):
     )
 
 
-def test_launcher_runs_on_the_oldest_suite_and_is_hardened(extracted):
-    launcher = extracted / LAYOUT["launcher"].lstrip("/")
-    symbols = subprocess.run(
-        ["objdump", "-T", str(launcher)], check=True, capture_output=True, text=True
+def test_both_architectures_are_built_from_this_tree():
+    built = {deb.name for deb in BUILT}
+    want = {f"sendmail-shim_{VERSION}_{arch}.deb" for arch in {HOST_ARCH, "arm64"}}
+    assert want <= built, f"dist/ holds {sorted(built)}: run `make packages`"
+
+
+def readelf(*args) -> str:
+    return subprocess.run(
+        ["readelf", "-W", *map(str, args)], check=True, capture_output=True, text=True
     ).stdout
-    needed = {tuple(map(int, v.split("."))) for v in re.findall(r"GLIBC_([0-9.]+)", symbols)}
+
+
+@pytest.mark.parametrize("built_deb", BUILT, ids=[deb.name for deb in BUILT])
+def test_every_launcher_is_hardened_for_its_architecture_and_runs_on_the_oldest_suite(built_deb, tmp_path):
+    # readelf reads every architecture's ELF files: an x86 launcher in an arm64 package fails here.
+    subprocess.run(["dpkg-deb", "--extract", str(built_deb), str(tmp_path)], check=True)
+    launcher = tmp_path / LAYOUT["launcher"].lstrip("/")
+    header = readelf("-h", launcher)
+    machine = re.search(r"^\s*Machine:\s*(.+)$", header, re.MULTILINE).group(1).strip()
+    assert machine == MACHINES[field(built_deb, "Architecture")]
+    assert re.search(r"^\s*Type:\s*DYN ", header, re.MULTILINE)
+    assert re.search(r"\(FLAGS\).*BIND_NOW", readelf("-d", launcher))
+    assert "GNU_RELRO" in readelf("-l", launcher)
+    symbols = readelf("--dyn-syms", launcher)
+    imports = re.findall(r" UND (\S+?)@", symbols)
+    assert "__stack_chk_fail" in imports
+    assert [name for name in imports if re.fullmatch(r"__\w+_chk", name) and name != "__stack_chk_fail"]
+    needed = {
+        tuple(map(int, v.split(".")))
+        for v in re.findall(r"@GLIBC_([0-9.]+)", readelf("--dyn-syms", launcher))
+    }
     assert needed and max(needed) <= OLDEST_GLIBC
-    dynamic = subprocess.run(
-        ["readelf", "-d", "-h", str(launcher)], check=True, capture_output=True, text=True
-    )
-    assert (
-        "DYN (Position-Independent Executable" in dynamic.stdout
-        or "Type:                              DYN" in (dynamic.stdout)
-    )
-    assert re.search(r"FLAGS.*BIND_NOW", dynamic.stdout)
-    segments = subprocess.run(["readelf", "-l", str(launcher)], check=True, capture_output=True, text=True)
-    assert "GNU_RELRO" in segments.stdout
+
+
+def test_launcher_has_the_layout_compiled_in(extracted):
+    launcher = extracted / LAYOUT["launcher"].lstrip("/")
     strings = launcher.read_bytes()
     for path in (LAYOUT["python"], LAYOUT["entry"], LAYOUT["state_dir"], LAYOUT["recorder_socket_path"]):
         assert path.encode() + b"\0" in strings, path
@@ -257,3 +284,29 @@ def test_every_lintian_override_says_why():
             commented = False
         else:
             assert commented, f"lintian override without a comment above it: {line}"
+
+
+def test_the_package_says_mit_and_carries_its_stamped_version(extracted):
+    copyright_file = extracted / "usr/share/doc/sendmail-shim/copyright"
+    assert copyright_file.read_text() == (REPO / "debian" / "copyright").read_text()
+    init = extracted / LAYOUT["libdir"].lstrip("/") / "sendmail_shim" / "__init__.py"
+    assert f'\n__version__ = "{VERSION}"\n' in init.read_text()
+
+
+def test_a_plain_git_archive_export_builds_with_debian_tools():
+    # The README's commands on HEAD's export, in make package's Debian 11 builder (its build dependencies
+    # are in place, so apt-get build-dep has nothing to fetch).
+    builder = re.search(r"^builder=(\S+)$", (REPO / "scripts/build-package.sh").read_text(), re.MULTILINE)[1]
+    export = ["git", "-C", str(REPO), "archive", "--prefix=sendmail-shim/", "HEAD"]
+    archive = subprocess.run(export, check=True, capture_output=True).stdout
+    script = (
+        "tar -x -C /tmp && cd /tmp/sendmail-shim\n"
+        "apt-get build-dep -y ./ && dpkg-buildpackage -us -uc -b\n"
+        "dpkg-deb --field ../sendmail-shim_*.deb Version Architecture"
+    )
+    build = subprocess.run(
+        ["podman", "run", "--rm", "-i", builder, "sh", "-ec", script], input=archive, capture_output=True
+    )
+    assert build.returncode == 0, build.stderr.decode(errors="replace")[-3000:]
+    committed = re.match(r"sendmail-shim \(([^)]+)\)", (REPO / "debian/changelog").read_text())[1]
+    assert build.stdout.decode().splitlines()[-2:] == [f"Version: {committed}", f"Architecture: {HOST_ARCH}"]

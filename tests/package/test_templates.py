@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The package's files as rendered from files/package/ with the layout, before any build."""
 
 from __future__ import annotations

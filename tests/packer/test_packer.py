@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Packer templates: validated with Debian's packer, and the image pipeline built for real locally.
 
 The real build uses packer/local-test/ (null builder over SSH, the same ansible provisioner as the AWS

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Records as the shim writes them, and logs of many records, for the report's tests."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Log lines of either layout, written the way the shim writes them."""
 
 import json

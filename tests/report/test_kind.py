@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The kind: variable parts of a subject become placeholders, the words stay, the id is stable."""
 
 import pytest

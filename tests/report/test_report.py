@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """sendmail-shim report: rotations, time window, grouping, JSON, bounded groups, bad lines, exclusions."""
 
 import gzip

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """playbooks/report.yml on three local "hosts": two answer and are merged by kind, one is named as silent."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """schema.view reads ecs and classic records alike; the writer's records read back with their kind."""
 
 import json

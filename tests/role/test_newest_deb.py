@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The role's choice of the newest .deb in dist/: Debian version order, as dpkg --compare-versions."""
 
 import importlib.util
@@ -53,3 +54,11 @@ def test_newest_deb_is_chosen_by_version_not_by_name_order():
 def test_a_file_not_named_like_a_package_fails():
     with pytest.raises(AnsibleFilterError):
         debian_version.newest_deb(["/d/sendmail-shim.deb", "/d/sendmail-shim_1.0-1_amd64.deb"])
+    with pytest.raises(AnsibleFilterError, match=r"is not named PACKAGE_VERSION_ARCH\.deb"):
+        debian_version.deb_architecture("/d/sendmail-shim_1.0.deb")
+
+
+def test_architecture_and_version_are_read_from_the_name():
+    path = "/d/sendmail-shim_1.1.0~dev5+g1a2b3c4_arm64.deb"
+    assert debian_version.deb_architecture(path) == "arm64"
+    assert debian_version.deb_version(path) == "1.1.0~dev5+g1a2b3c4"

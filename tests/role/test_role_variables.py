@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every role variable is declared in defaults and documented once, in argument_specs; the README points
 at `ansible-doc -t role` instead of repeating them, and that command renders every one."""
 

@@ -1,4 +1,6 @@
-"""With no .deb to install, the role stops before touching the host, with one line saying how to make one."""
+# SPDX-License-Identifier: MIT
+"""With no .deb of the host's architecture to install, the role stops before changing the host, with one
+line saying how to make one; a .deb of another architecture it refuses in one line naming both."""
 
 import json
 import os
@@ -14,17 +16,18 @@ PLAYBOOK = """
   gather_facts: false
   roles:
     - role: mailshim.sendmail_shim.sendmail_shim
-      vars:
-        sendmail_shim_package_dist_dir: {dist}
+      vars: {vars}
 """
+HOST_ARCH = subprocess.run(
+    ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+).stdout.strip()
+OTHER_ARCH = "arm64" if HOST_ARCH != "arm64" else "amd64"
 
 
-def test_no_deb_in_the_dist_directory_fails_saying_make_package(tmp_path):
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    (dist / "unrelated_1.0_amd64.deb").write_bytes(b"")
+def fatal_message(tmp_path, **role_vars) -> str:
+    """The one fatal line of a check-mode run of the role on this machine, with role_vars."""
     playbook = tmp_path / "site.yml"
-    playbook.write_text(PLAYBOOK.format(dist=dist))
+    playbook.write_text(PLAYBOOK.format(vars=json.dumps(role_vars)))
     # JSON results: the message as the role wrote it, not wrapped by the YAML callback.
     env = dict(
         os.environ,
@@ -48,10 +51,26 @@ def test_no_deb_in_the_dist_directory_fails_saying_make_package(tmp_path):
         timeout=300,
     )
     assert run.returncode != 0
-    assert run.stdout.count("fatal:") == 1
+    assert run.stdout.count("fatal:") == 1, run.stdout
     (fatal,) = [line for line in run.stdout.splitlines() if line.startswith("fatal:")]
-    result = json.loads(fatal.split(" => ", 1)[1])
-    assert "\n" not in result["msg"]
-    assert result["msg"].startswith(
-        f"No sendmail-shim_*.deb in {dist}: run `make package` in the sendmail-shim"
+    message = json.loads(fatal.split(" => ", 1)[1])["msg"]
+    assert "\n" not in message
+    return message
+
+
+def test_no_deb_of_the_hosts_architecture_fails_saying_make_package(tmp_path):
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / f"unrelated_1.0_{HOST_ARCH}.deb").write_bytes(b"")
+    (dist / f"sendmail-shim_1.0_{OTHER_ARCH}.deb").write_bytes(b"")
+    message = fatal_message(tmp_path, sendmail_shim_package_dist_dir=str(dist))
+    assert message.startswith(
+        f"No sendmail-shim_*_{HOST_ARCH}.deb in {dist}: run `make package` in the sendmail-shim checkout"
     )
+
+
+def test_a_deb_of_another_architecture_is_refused_naming_both(tmp_path):
+    deb = tmp_path / f"sendmail-shim_1.0_{OTHER_ARCH}.deb"
+    deb.write_bytes(b"")
+    message = fatal_message(tmp_path, sendmail_shim_package_deb=str(deb))
+    assert message.startswith(f"{deb.name} is a {OTHER_ARCH} package and this host is {HOST_ARCH}: ")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared fixtures: run the shim as the launcher does, read its log, listen as a syslog daemon would."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The shim end to end, run the way the launcher runs it: exit statuses, callers, config, trust, guard."""
 
 import builtins

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Option parsing for the argv of each real caller, and for what sendmail refuses."""
 
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The config set: the package's main file, then the drop-ins of its directory in lexical order."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The fallback: numbered syslog parts that reassemble to the record; stderr when syslog is gone."""
 
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The hand-written header parser: fields, folding, RFC 2047, addresses, dates, -t recipients."""
 
 import pytest

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Odd and hostile messages (issue 13): nothing escapes the log, no line passes the cap, no recipient
 is lost without the record saying so. One section per class of the issue."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The append: whole lines only, never glued to a fragment, refused before it could fail half-way."""
 
 import errno

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Reading the message: the lone-dot rule, the size cap, bounded memory."""
 
 import hashlib

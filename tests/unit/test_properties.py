@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Properties over arbitrary input: strict JSON out, the exact bytes recoverable, never a crash."""
 
 import base64

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The record: ECS and classic layouts, strict JSON, exact bytes, the line size bound."""
 
 import base64

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The resident recorder (docs/recorder.md): identity from the kernel, the hand-off contract, budgets,
 bounds, signals, and that nothing a caller does stops it from recording the next message.
 

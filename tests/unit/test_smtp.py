@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`sendmail -bs`: dialogues, bad sequences, pipelining, oversize, through the real shim too."""
 
 import io

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Helpers shared by every scenario's testinfra checks.
 
 Each scenario describes the host it built through inventory variables (`sst_*`, set in its
@@ -5,9 +6,11 @@ molecule.yml) and the role's own `sendmail_shim_*` variables; the checks read th
 hard-coding one scenario's expectations.
 """
 
+import glob
 import importlib.util
 import json
 import os
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +26,16 @@ _spec = importlib.util.spec_from_file_location(
 )
 debian_version = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(debian_version)
+# The controller's architecture, which the test containers share: dist/ holds every architecture's build.
+ARCH = subprocess.run(
+    ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+).stdout.strip()
+
+
+def newest_deb() -> str:
+    """The newest .deb of dist/ for the hosts' architecture by Debian version order, as the role picks it."""
+    return debian_version.newest_deb(glob.glob(str(REPO / "dist" / f"{PACKAGE}_*_{ARCH}.deb")))
+
 
 # The installed layout's one home.
 LAYOUT = json.loads((REPO / "files" / "sendmail_shim" / "layout.json").read_text())

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a host must show after the role ran with state absent."""
 
 from conftest import LAUNCHER, LAYOUT, LOG, PACKAGE, ROLE_CONFIG, SERVICE_USER, host_vars
@@ -5,7 +6,15 @@ from conftest import LAUNCHER, LAYOUT, LOG, PACKAGE, ROLE_CONFIG, SERVICE_USER, 
 
 def test_package_and_role_files_are_gone(clean_host):
     assert not clean_host.package(PACKAGE).is_installed
-    for path in (LAUNCHER, LAYOUT["libdir"], ROLE_CONFIG, "/etc/filebeat/inputs.d/sendmail-shim.yml"):
+    for path in (
+        LAUNCHER,
+        LAYOUT["libdir"],
+        ROLE_CONFIG,
+        "/etc/filebeat/inputs.d/sendmail-shim.yml",
+        LAYOUT["apt_source"],
+        LAYOUT["apt_preferences"],
+        LAYOUT["apt_keyring"],
+    ):
         assert not clean_host.file(path).exists, path
 
 

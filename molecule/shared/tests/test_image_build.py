@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A golden image built with the role (no init running) delivers cron mail to the log on first boot."""
 
 import subprocess

@@ -1,6 +1,6 @@
+# SPDX-License-Identifier: MIT
 """What every converged host must show, whatever MTA it had before (issue 6's verify list)."""
 
-import glob
 import json
 
 import pytest
@@ -13,7 +13,6 @@ from conftest import (
     LOG_DIR,
     PACKAGE,
     READER_GROUP,
-    REPO,
     ROLE_CONFIG,
     SERVICE_GROUP,
     SERVICE_USER,
@@ -25,6 +24,7 @@ from conftest import (
     expected_entry,
     host_vars,
     listening_tcp_ports,
+    newest_deb,
     process_names,
     read_records,
     token,
@@ -71,15 +71,38 @@ def test_the_package_came_from_the_source_the_role_was_given(shim_host):
     if host_vars(shim_host).get("sst_package_scenario"):
         pytest.skip("the package was installed without the role here")
     installed = shim_host.check_output(f"dpkg-query --showformat '${{Version}}' --show {PACKAGE}")
-    if host_vars(shim_host).get("sendmail_shim_package_source") == "apt":
-        # The candidate of the host's repositories, and the repository made by prepare.yml offers it.
+    if host_vars(shim_host).get("sendmail_shim_package_source") == "repository":
+        # The signed release's version, pinned to that repository; apt trusts it by the role's key only.
         policy = shim_host.check_output(f"apt-cache policy {PACKAGE}")
         assert f"Candidate: {installed}" in policy
-        assert f"file:{host_vars(shim_host)['sst_package_repository']}" in policy
+        assert f"*** {installed} 990" in policy
+        assert f"{host_vars(shim_host)['sst_release_url']}/release/apt" in policy
+        source = shim_host.file(LAYOUT["apt_source"]).content_string
+        assert f"Signed-By: {LAYOUT['apt_keyring']}" in source
+        assert not [line for line in source.splitlines() if line.lower().startswith("trusted:")]
+        key = shim_host.file(LAYOUT["apt_keyring"])
+        assert (key.user, key.group, key.mode) == ("root", "root", 0o644)
     else:
-        # The newest .deb of dist/ by Debian version order, the role's default.
-        newest = debian_version.newest_deb(glob.glob(str(REPO / "dist" / f"{PACKAGE}_*.deb")))
-        assert installed == debian_version.deb_version(newest)
+        # The newest .deb of dist/ for the host's architecture, the role's default.
+        assert installed == debian_version.deb_version(newest_deb())
+
+
+def test_no_other_repository_supplies_the_package_under_the_pin(shim_host):
+    if host_vars(shim_host).get("sendmail_shim_package_source") != "repository":
+        pytest.skip("the role pins the package only to its signed repository")
+    # Another repository offering a higher version: an index is enough for apt's choice.
+    stanza = f"Package: {PACKAGE}\\nVersion: 99.0\\nArchitecture: all\\nFilename: ./x.deb\\nSize: 1\\n"
+    other = "/etc/apt/sources.list.d/sst-other.list"
+    shim_host.check_output(
+        f"mkdir -p /srv/sst-other && printf '{stanza}' >/srv/sst-other/Packages"
+        f" && echo 'deb [trusted=yes] file:/srv/sst-other ./' >{other} && apt-get update -qq"
+    )
+    try:
+        policy = shim_host.check_output(f"apt-cache policy {PACKAGE}")
+    finally:
+        shim_host.check_output(f"rm -rf {other} /srv/sst-other && apt-get update -qq")
+    assert "99.0 -1" in policy
+    assert "Candidate: 99.0" not in policy
 
 
 def test_sendmail_names_resolve_through_alternatives_to_the_launcher(shim_host):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The optional local SMTP listener: an SMTP client on 127.0.0.1:25 and [::1]:25 gets its mail logged."""
 
 import pytest

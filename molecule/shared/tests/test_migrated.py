@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A host that the role's release before the package converged is on the package, with nothing of the old
 set-up left (the migrate scenario)."""
 

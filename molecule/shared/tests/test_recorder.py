@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The resident recorder (docs/recorder.md) as the package runs it under systemd: its socket, the callers
 that only it can serve, its fallback from inside the sandbox and the exec path when its socket is
 stopped. All but the socket's state run where the scenario sets sst_recorder_callers (one host is

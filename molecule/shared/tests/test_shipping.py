@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Records reach central logging intact: a real agent (rsyslog imfile, configured by the role) ships
 the log to a collector (prepare.yml's rsyslog imtcp), and each line parses there as the same JSON."""
 
