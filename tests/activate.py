@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Start a command as systemd starts a socket-activated service: the listening socket as fd 3, with
 LISTEN_FDS=1 and LISTEN_PID naming the command's own pid (exec keeps it).
 

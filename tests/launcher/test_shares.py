@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """One local user cannot stall another's mail (docs/threat-model.md, "One uid holds every slot").
 
 The caller attacks as issue 23's review did: it starts as many launchers as the recorder has connections,
