@@ -184,9 +184,10 @@ def memory_lines(out):
         "The recorder's limits in the installed configuration: "
         + ", ".join(f"`{key}` {value}" for key, value in limits.items())
         + f". On the recorder path {procs - by_own_entry(rec['check'], 'recorder')} of the {procs} "
-        "messages were not recorded by the recorder (a launcher that waits 10 s for the recorder's `A` "
-        "takes the exec path). CPU s per GiB counts the callers' CPU (the launchers, or the shims they "
-        "became) and the recorder's over the step: every byte is read and hashed, whatever is kept.",
+        "messages were not recorded by the recorder (a launcher past its uid's share, or without the "
+        "recorder's greeting or `A` within 10 s, takes the exec path). CPU s per GiB counts the callers' "
+        "CPU (the launchers, or the shims they became) and the recorder's over the step: every byte is "
+        "read and hashed, whatever is kept.",
         "",
     ]
     return lines

@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: MIT
 """The recorder under cProfile, every thread of it: where its CPU per message goes.
 
-  recorder_profile.py PIDFILE RECORDER_PY --socket PATH
+  recorder_profile.py PIDFILE RECORDER_PY [ARG...]
 
-Copied into the shim container and started there by root, with the package's units stopped: it writes
-its pid to PIDFILE, runs the recorder's own main (which binds PATH and becomes the service user) with a
-profiler on the main thread and on each connection's thread, and when the recorder returns (SIGTERM)
-prints the merged profile by cumulative time on stdout. Each profiler counts its own thread's CPU time
-(time.thread_time), so that waiting (the accepting thread's poll, a connection's read) costs nothing.
-cProfile slows what it measures: the shares are the figure, not the absolute times.
+Copied into the shim container and started there socket-activated as the service user (bench/run.py),
+with the package's units stopped: it writes its pid to PIDFILE, runs the recorder's own main (which
+takes the socket from LISTEN_FDS) with a profiler on the main thread and on each connection's thread,
+and when the recorder returns (SIGTERM) prints the merged profile by cumulative time on stdout. Each
+profiler counts its own thread's CPU time (time.thread_time), so that waiting (the accepting thread's
+poll, a connection's read) costs nothing. cProfile slows what it measures: the shares are the figure,
+not the absolute times.
 """
 
 import cProfile

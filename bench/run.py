@@ -371,21 +371,26 @@ def profile_shim(bench_uid):
 
 def profile_recorder(sizes):
     """The recorder's CPU per message by function: the units stopped, the recorder started by hand under
-    bench/recorder_profile.py on the layout's socket (so the launcher trusts it as it trusts systemd's),
-    sizes.latency cron messages sent through the launcher, then SIGTERM; the merged profile of its threads.
+    bench/recorder_profile.py, socket-activated as the units do it (systemd-socket-activate binds the
+    layout's socket, which is then given to the service user, so that the launcher trusts it; the recorder
+    starts on the first connection, as that user), sizes.latency cron messages sent through the launcher,
+    then SIGTERM; the merged profile of its threads.
     """
     set_path("exec", "sst-profile-recorder")
     socket_path = LAYOUT["recorder_socket_path"]
     pidfile, report = "/run/sst-bench-recorder.pid", "/run/sst-bench-recorder.profile"
     recorder = f"{LAYOUT['libdir']}/sendmail_shim/recorder.py"
     in_box(SHIM_HOST, "install", "-d", "-m", "0755", os.path.dirname(socket_path))
+    in_box(SHIM_HOST, "install", "-o", SERVICE_USER, "-g", SERVICE_USER, "-m", "0644", "/dev/null", pidfile)
     run([
         "podman", "exec", "-d", SHIM_HOST, "sh", "-c",
-        f"exec python3 -I -S {TOOLS}/recorder_profile.py {pidfile} {recorder} --socket {socket_path} "
-        f">{report} 2>&1",
+        f"exec systemd-socket-activate -l {socket_path} setpriv --reuid={SERVICE_USER} "
+        f"--regid={SERVICE_USER} --clear-groups -- python3 -I -S {TOOLS}/recorder_profile.py {pidfile} "
+        f"{recorder} >{report} 2>&1",
     ])  # fmt: skip
     wait = (
-        f"for i in $(seq 100); do [ -S {socket_path} ] && [ -s {pidfile} ] && exit 0; sleep 0.1; done; exit 1"
+        f"for i in $(seq 100); do [ -S {socket_path} ] && chown {SERVICE_USER}: {socket_path} && "
+        f"chmod 0666 {socket_path} && exit 0; sleep 0.1; done; exit 1"
     )
     if in_box(SHIM_HOST, "sh", "-c", wait, check=False).returncode != 0:
         raise RuntimeError(f"the profiled recorder did not listen: {in_box(SHIM_HOST, 'cat', report).stdout}")

@@ -6,8 +6,8 @@ path without the setuid launcher.
     python3 handoff.py SOCKET ARGV0 [ARG...]
 
 Exit status: the recorder's; 71 when the connection ended after "G" without one (as the launcher);
-69 when no recorder took the hand-off (no socket, refused, closed or no "A"), where the launcher would
-take the exec path instead.
+69 when no recorder took the hand-off (no socket, refused, no greeting, closed or no "A"), where the
+launcher would take the exec path instead. As the launcher, it sends its fds only after the greeting.
 """
 
 import os
@@ -16,6 +16,8 @@ import struct
 import sys
 
 HEADER = struct.Struct(">4sIII")
+VERSION = 2
+GREETING = b"SSHM" + struct.pack(">I", VERSION)
 EX_UNAVAILABLE = 69
 EX_OSERR = 71
 ACCEPT_SECONDS = 10
@@ -37,7 +39,13 @@ def hand_over(path, argv):
     try:
         sock.settimeout(ACCEPT_SECONDS)
         sock.connect(path)
-        header = HEADER.pack(b"SSHM", 1, len(argv), len(block))
+        greeting = b""
+        while len(greeting) < len(GREETING) and (part := sock.recv(len(GREETING) - len(greeting))):
+            greeting += part
+        if greeting != GREETING:
+            sys.stderr.write(f"handoff: no greeting from the recorder: {greeting!r}\n")
+            return EX_UNAVAILABLE
+        header = HEADER.pack(b"SSHM", VERSION, len(argv), len(block))
         sock.sendmsg([header], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("3i", 0, 1, 2))])
         sock.sendall(block)
         if sock.recv(1) != b"A":

@@ -25,6 +25,8 @@ ENTRY = FILES / "sendmail_shim" / "__main__.py"
 RECORDER = FILES / "sendmail_shim" / "recorder.py"
 # The launcher's socket side, for the suites that run the recorder path without the launcher.
 HANDOFF = REPO / "tests" / "handoff.py"
+# Starts a recorder as systemd does (LISTEN_FDS): a recorder run as root takes no --socket.
+ACTIVATE = REPO / "tests" / "activate.py"
 ENTRY_POINTS = ("exec", "recorder")
 # The interpreter the launcher runs the shim with; the venv's where a machine has no system python3.
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -212,7 +214,7 @@ def parametrize_entry_points(metafunc):
         metafunc.parametrize("shim", only or list(ENTRY_POINTS), indirect=True)
 
 
-def _listening(path: Path) -> bool:
+def listening(path: Path) -> bool:
     """Whether a UNIX socket at `path` accepts connections now (without connecting, which the recorder
     would log as a broken hand-off)."""
     with open("/proc/net/unix") as table:
@@ -224,9 +226,20 @@ def _listening(path: Path) -> bool:
     return False
 
 
+def serving(pid: int) -> bool:
+    """Whether the recorder `pid` has installed its SIGTERM handler: socket-activated, its socket listens
+    before the recorder even starts, and a SIGTERM before the handler would kill it."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            caught = next(int(line.split()[1], 16) for line in status if line.startswith("SigCgt:"))
+    except FileNotFoundError:
+        return False
+    return bool(caught >> (signal.SIGTERM - 1) & 1)
+
+
 class Recorder:
-    """A recorder as the suites run it: `--socket` in `directory`, the shim's config, started as `user`
-    (a (uid, gid); None: as the runner). Its stderr (the journal's part) is kept in a file."""
+    """A recorder as the suites run it: socket-activated in `directory`, the shim's config, started as
+    `user` (a (uid, gid); None: as the runner). Its stderr (the journal's part) is kept in a file."""
 
     def __init__(self, config: Path, directory: Path, user=None):
         self.config = Path(config)
@@ -241,12 +254,12 @@ class Recorder:
         )
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
-                [PYTHON, "-I", "-S", str(RECORDER), "--socket", str(self.socket)], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err, cwd="/", **identity,
+                [PYTHON, str(ACTIVATE), str(self.socket), PYTHON, "-I", "-S", str(RECORDER)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, cwd="/", **identity,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "SENDMAIL_SHIM_CONFIG": str(self.config)},
             )  # fmt: skip
         deadline = time.monotonic() + 20
-        while not _listening(self.socket):
+        while not (listening(self.socket) and serving(self.proc.pid)):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the recorder did not start: {self.log()}")
             time.sleep(0.01)
@@ -263,9 +276,11 @@ class Recorder:
 
 
 def through_recorder(shim: Shim, directory: Path) -> Recorder:
-    """Run `shim` through a recorder of its own (started as the shim's user, which it then stays: a
-    recorder started as root drops to the config's service_user, here that same user)."""
-    shim.configure(service_user=pwd.getpwuid(shim.uid).pw_name)
+    """Run `shim` through a recorder of its own, started as the shim's user, which is also the config's
+    service_user. Every message of a suite comes from that one uid: unless the test chose a bound, it is
+    one whose share for a uid (an eighth) covers a suite's 64 concurrent callers."""
+    bound = {} if "recorder_max_connections" in shim.settings else {"recorder_max_connections": 512}
+    shim.configure(service_user=pwd.getpwuid(shim.uid).pw_name, **bound)
     recorder = Recorder(shim.config, directory, shim.user).start()
     shim.command = [PYTHON, "-I", "-S", str(HANDOFF), str(recorder.socket), "sendmail"]
     shim.recorder = recorder

@@ -4,9 +4,8 @@ the kernel (SO_PEERCRED) and records it with the shim's own core. docs/recorder.
 
     python3 -I -S <libdir>/sendmail_shim/recorder.py [--socket PATH]
 
-Without --socket the listening socket is systemd's (LISTEN_FDS, fd 3). With it, the recorder binds PATH:
-started as root it gives the socket to the config's service_user and becomes that user for good before
-it accepts anything.
+Without --socket the listening socket is systemd's (LISTEN_FDS, fd 3), and systemd starts the recorder as
+the service user. With it (runs without root only: the host's test suites) the recorder binds PATH itself.
 """
 
 import os
@@ -16,6 +15,7 @@ if not __package__:
     # Run by path (python3 -I -S .../recorder.py): nothing put the package's parent directory on sys.path.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import bisect
 import contextlib
 import pwd
 import select
@@ -29,8 +29,9 @@ import time
 from sendmail_shim import config, core, identity, logwriter, message
 
 MAGIC = b"SSHM"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct(">4sIII")
+GREETING = MAGIC + struct.pack(">I", VERSION)
 PASSED_FDS = 3
 MAX_ARGV_BYTES = 4 << 20
 HANDOFF_SECONDS = 5.0
@@ -42,13 +43,16 @@ BUILDS_AT_ONCE = 2
 _FD_ROOM = socket.CMSG_SPACE(64 * 4)
 _PEERCRED = struct.Struct("3i")
 _FIRST_FD = 3
+SUBUID_PATH = "/etc/subuid"
+# A uid refused again within this many seconds is not logged again: refusals cost no journal flood.
+REFUSAL_LOG_SECONDS = 60
 EX_OK = 0
 EX_USAGE = 64
 EX_OSERR = 71
 
 
 class Refused(Exception):
-    """A hand-off not as the contract has it: the connection is closed without a byte."""
+    """A hand-off not as the contract has it: the connection is closed without an "A"."""
 
 
 def log(line):
@@ -169,16 +173,107 @@ def _close_all(fds):
             os.close(fds.pop())
 
 
+def parse_subuid(text, uid_of):
+    """The ranges of an /etc/subuid text as sorted (first, last, owner uid) triples. `uid_of(name)` is the
+    owner's uid, None when unknown. Lines that do not parse are skipped, and so are ranges owned by root: a
+    subordinate uid never gets root's share."""
+    ranges = []
+    for line in text.splitlines():
+        fields = line.strip().split(":")
+        if len(fields) != 3 or not fields[1].isdigit() or not fields[2].isdigit() or int(fields[2]) < 1:
+            continue
+        owner = int(fields[0]) if fields[0].isdigit() else uid_of(fields[0])
+        if owner:
+            first = int(fields[1])
+            ranges.append((first, first + int(fields[2]) - 1, owner))
+    return sorted(ranges)
+
+
+def owner_of(uid, ranges):
+    """Who `uid` counts as: the owner of the subordinate range it lies in, else itself."""
+    index = bisect.bisect_right(ranges, (uid, float("inf"), 0)) - 1
+    if index >= 0 and ranges[index][0] <= uid <= ranges[index][1]:
+        return ranges[index][2]
+    return uid
+
+
+def _uid_of(name):
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
+
+
+class SubordinateIds:
+    """/etc/subuid, read again when it changes: newuidmap lets a user act as any uid of its ranges."""
+
+    def __init__(self, path=SUBUID_PATH):
+        self.path = path
+        self._seen = None
+        self._ranges = []
+
+    def owner_of(self, uid):
+        try:
+            info = os.stat(self.path)
+            seen = (info.st_ino, info.st_mtime_ns, info.st_size)
+            if seen != self._seen:
+                with open(self.path, encoding="utf-8", errors="replace") as f:
+                    self._ranges = parse_subuid(f.read(), _uid_of)
+                self._seen = seen
+        except FileNotFoundError:
+            self._seen, self._ranges = None, []
+        except OSError as exc:
+            # The last ranges read stay in force: a passing error must not free every subordinate uid.
+            log(f"cannot read {self.path}: {exc}")
+        return owner_of(uid, self._ranges)
+
+
+class Shares:
+    """The connections held, by owner uid: root's share of the bound is kept apart from all other uids,
+    and each other uid holds at most its own share (docs/recorder.md, "Shares")."""
+
+    def __init__(self, bound):
+        self.bound = bound
+        self.root_share = max(1, bound // 8)
+        self.uid_share = max(1, bound // 8)
+        self._held = {}
+        self._lock = threading.Lock()
+
+    def take(self, owner):
+        """Count a connection of `owner`: None, or why it may not have one."""
+        with self._lock:
+            total = sum(self._held.values())
+            if total >= self.bound:
+                return f"all {self.bound} connections are held"
+            if owner != 0:
+                others = total - self._held.get(0, 0)
+                if others >= self.bound - self.root_share:
+                    return f"uids other than root hold their {self.bound - self.root_share} connections"
+                if self._held.get(owner, 0) >= self.uid_share:
+                    return f"it holds its share of {self.uid_share} connections"
+            self._held[owner] = self._held.get(owner, 0) + 1
+            return None
+
+    def give_back(self, owner):
+        with self._lock:
+            self._held[owner] -= 1
+            if not self._held[owner]:
+                del self._held[owner]
+
+
 class Recorder:
-    """Accepts while it has a free slot (past recorder_max_connections callers wait in the backlog);
-    one thread per connection."""
+    """Accepts every connection at once and decides by the peer's uid: over its share it closes the
+    connection unanswered (the launcher takes the exec path at once), else greets it on a thread of its
+    own."""
 
     def __init__(self, listener, max_connections, bound_path=None):
         self.listener = listener
         self.bound_path = bound_path
-        self.slots = threading.BoundedSemaphore(max_connections)
+        self.shares = Shares(max_connections)
+        self.subordinates = SubordinateIds()
         self.writers = LogWriters()
         self.stopping = False
+        self._refusals_logged = {}
 
     def _stop(self, signum, frame):
         self.stopping = True
@@ -189,18 +284,19 @@ class Recorder:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        self.listener.setblocking(False)
         poller = select.poll()
         poller.register(self.listener.fileno(), select.POLLIN)
         poller.register(wake_r, select.POLLIN)
         while not self.stopping:
-            # A slot before accept: past the bound, callers wait in the backlog, not in our memory.
-            if not self.slots.acquire(timeout=0.5):
-                continue
-            if not self._accept_one(poller, wake_r):
-                self.slots.release()
+            ready = {fd for fd, _ in poller.poll()}
+            if wake_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 512)
+            if self.listener.fileno() in ready and not self.stopping:
+                self._accept_one()
         self.listener.close()
         if self.bound_path is not None:
-            # A recorder that dropped root may not: then the next start replaces the stale socket.
             with contextlib.suppress(OSError):
                 os.unlink(self.bound_path)
         for thread in threading.enumerate():
@@ -208,58 +304,106 @@ class Recorder:
                 thread.join()
         return EX_OK
 
-    def _accept_one(self, poller, wake_r):
-        """Wait for a connection and start its thread; False when stopping instead."""
-        while not self.stopping:
-            ready = {fd for fd, _ in poller.poll()}
-            if wake_r in ready:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(wake_r, 512)
-            if self.listener.fileno() in ready and not self.stopping:
-                try:
-                    conn, _ = self.listener.accept()
-                except OSError as exc:
-                    log(f"accept: {exc}")
-                    continue
-                try:
-                    threading.Thread(target=self._connection, args=(conn,)).start()
-                except RuntimeError as exc:
-                    # No thread to be had (a task limit): this caller takes the exec path, no "A".
-                    log(f"cannot start a thread: {exc}")
-                    conn.close()
-                    return False
-                return True
-        return False
-
-    def _connection(self, conn):
-        fds = []
-        peer = None
+    def _accept_one(self):
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            log(f"accept: {exc}")
+            return
         try:
             peer = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-            argv = _receive(conn, fds)
-            conn.sendall(b"A")
-            if not _go(conn):
-                # The launcher went its own way (exec path): the fds are not ours to read.
-                raise Refused(f'no "G" within {GO_SECONDS:g} seconds of the "A"')
-            conn.settimeout(None)
-            status = _record(argv, peer, fds, self.writers)
-            # The caller's streams are released before the launcher can exit with the status.
-            _close_all(fds)
-            conn.sendall(bytes([status]))
-        except Refused as exc:
-            log(f"hand-off from {_who(peer)} refused: {exc}")
         except OSError as exc:
-            log(f"connection from {_who(peer)}: {exc}")
-        except Exception as exc:  # noqa: BLE001 - one connection's failure must not end the others
-            log(f"connection from {_who(peer)}: {type(exc).__name__}: {exc}")
-        finally:
-            _close_all(fds)
+            log(f"connection from an unknown peer: {exc}")
             conn.close()
-            self.slots.release()
+            return
+        owner = self.subordinates.owner_of(peer[1])
+        refusal = self.shares.take(owner)
+        if refusal is not None:
+            # Closed unanswered, on this thread: a refusal costs neither a thread nor a wait.
+            conn.close()
+            self._log_refusal(peer, owner, refusal)
+            return
+        try:
+            threading.Thread(target=self._connection, args=(conn, peer, owner)).start()
+        except RuntimeError as exc:
+            # No thread to be had (a task limit): this caller takes the exec path, no greeting.
+            log(f"cannot start a thread: {exc}")
+            conn.close()
+            self.shares.give_back(owner)
+
+    def _log_refusal(self, peer, owner, refusal):
+        now = time.monotonic()
+        if now - self._refusals_logged.get(owner, -REFUSAL_LOG_SECONDS) < REFUSAL_LOG_SECONDS:
+            return
+        self._refusals_logged = {
+            uid: when for uid, when in self._refusals_logged.items() if now - when < REFUSAL_LOG_SECONDS
+        }
+        self._refusals_logged[owner] = now
+        counted = "" if owner == peer[1] else f", counted as uid {owner} (its subordinate range)"
+        log(
+            f"refused {_who(peer)}{counted}: {refusal}; it takes the exec path"
+            f" (its next refusals within {REFUSAL_LOG_SECONDS} s are not logged)"
+        )
+
+    def _connection(self, conn, peer, owner):
+        with conn:
+            try:
+                status = _serve_one(conn, peer, self.writers)
+            finally:
+                # Given back before the status: the launcher's next message then finds its share free.
+                self.shares.give_back(owner)
+            if status is not None:
+                try:
+                    conn.sendall(bytes([status]))
+                except OSError as exc:
+                    log(f"connection from {_who(peer)}: {exc}")
+
+
+def _serve_one(conn, peer, writers):
+    """Greet, take the hand-off, record the message: its exit status, or None when there is none to send."""
+    fds = []
+    try:
+        conn.settimeout(HANDOFF_SECONDS)
+        conn.sendall(GREETING)
+        argv = _receive(conn, fds)
+        conn.sendall(b"A")
+        if not _go(conn):
+            # The launcher went its own way (exec path): the fds are not ours to read.
+            raise Refused(f'no "G" within {GO_SECONDS:g} seconds of the "A"')
+        conn.settimeout(None)
+        _without_datagram_outputs(fds)
+        return _record(argv, peer, fds, writers)
+    except Refused as exc:
+        log(f"hand-off from {_who(peer)} refused: {exc}")
+    except OSError as exc:
+        log(f"connection from {_who(peer)}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one connection's failure must not end the others
+        log(f"connection from {_who(peer)}: {type(exc).__name__}: {exc}")
+    finally:
+        # The caller's streams are released before the launcher can exit with the status.
+        _close_all(fds)
+    return None
+
+
+def _without_datagram_outputs(fds):
+    """The caller's stdout and stderr become /dev/null where they are datagram or seqpacket sockets: each
+    write there is a message stamped with the writer's credentials (the journal's _UID), and the recorder
+    must not lend its own to the caller's text."""
+    for index in (1, 2):
+        if not stat.S_ISSOCK(os.fstat(fds[index]).st_mode):
+            continue
+        with socket.socket(fileno=os.dup(fds[index])) as sock:
+            kind = sock.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)
+        if kind in (socket.SOCK_DGRAM, socket.SOCK_SEQPACKET):
+            null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            os.close(fds[index])
+            fds[index] = null
 
 
 def _who(peer):
-    return "an unknown peer" if peer is None else "pid {} uid {} gid {}".format(*peer)
+    return "pid {} uid {} gid {}".format(*peer)
 
 
 def _activated():
@@ -276,39 +420,17 @@ def _activated():
     return listener
 
 
-def _drop_to(user):
-    """Become `user` for good: no supplementary groups, its gid, its uid; verified."""
-    if user.pw_uid == 0:
-        log("service_user is root: running as root")
-        return
-    os.setgroups([])
-    os.setgid(user.pw_gid)
-    os.setuid(user.pw_uid)
-    ids = (os.getuid(), os.geteuid(), os.getgid(), os.getegid(), os.getgroups())
-    if ids[:4] != (user.pw_uid, user.pw_uid, user.pw_gid, user.pw_gid) or ids[4] not in ([], [user.pw_gid]):
-        raise OSError(f"the switch to {user.pw_name} did not hold: {ids}")
-    try:
-        os.setuid(0)
-    except PermissionError:
-        return
-    raise OSError("root could be taken back after the switch")
-
-
-def _bind(path, service_user):
-    """Listen on `path` (a stale socket there is replaced); as root, then become `service_user`."""
+def _bind(path):
+    """Listen on `path` (a stale socket there is replaced)."""
     try:
         if stat.S_ISSOCK(os.lstat(path).st_mode):
             os.unlink(path)
     except FileNotFoundError:
         pass
-    user = pwd.getpwnam(service_user) if os.geteuid() == 0 else None
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     # Anybody may hand over a message: the identity comes from the kernel, not from the socket's mode.
     os.chmod(path, 0o666)  # noqa: S103
-    if user is not None:
-        os.chown(path, user.pw_uid, user.pw_gid)
-        _drop_to(user)
     listener.listen(socket.SOMAXCONN)
     return listener
 
@@ -318,19 +440,22 @@ def main(argv=None):
     if args and (len(args) != 2 or args[0] != "--socket"):
         sys.stderr.write("usage: recorder.py [--socket PATH]\n")
         return EX_USAGE
+    if args and os.geteuid() == 0:
+        log("--socket is for runs without root; as root the socket comes from systemd (LISTEN_FDS)")
+        return EX_USAGE
     logwriter.ignore_file_size_signal()
     cfg, problems = config.from_environ(os.environ)
     for problem in problems:
         log(f"{problem} (messages go to the fallback until it is fixed)")
     try:
         if args:
-            listener = _bind(args[1], cfg.service_user)
+            listener = _bind(args[1])
         else:
             listener = _activated()
             if listener is None:
                 log("no socket: systemd passed none (LISTEN_FDS) and no --socket PATH was given")
                 return EX_USAGE
-    except (OSError, KeyError) as exc:
+    except OSError as exc:
         log(f"cannot listen: {exc}")
         return EX_OSERR
     return Recorder(listener, cfg.recorder_max_connections, args[1] if args else None).serve()

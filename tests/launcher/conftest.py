@@ -143,6 +143,14 @@ def caller(root_required):
     _drop_user(user)
 
 
+@pytest.fixture(scope="session")
+def bystander(root_required):
+    """A second local user, whose mail the caller must not be able to stall (test_shares.py)."""
+    user = _make_user("sst-by", "/bin/sh")
+    yield user
+    _drop_user(user)
+
+
 @dataclasses.dataclass(frozen=True)
 class StandIn:
     launcher: Path

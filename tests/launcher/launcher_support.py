@@ -14,7 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+from shimtest import serving
+
 PYTHON = "/usr/bin/python3"
+ACTIVATE = Path(__file__).resolve().parents[1] / "activate.py"
 LIMITS = ["RLIMIT_FSIZE", "RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_NPROC", "RLIMIT_NOFILE",
           "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RTTIME"]  # fmt: skip
 
@@ -59,8 +62,9 @@ def wait_for(predicate, timeout: float = 15.0):
 
 
 class Recorder:
-    """The resident recorder outside systemd, as the host's suites run it: started as root with --socket in
-    a root-owned directory, it hands the socket to the config's service_user and drops to that user."""
+    """The resident recorder as systemd runs it: the socket bound by root in a root-owned directory and
+    given to the service user (tests/activate.py, as the socket unit does), the recorder started as that
+    user with the socket as fd 3 (LISTEN_FDS)."""
 
     def __init__(self, lib: Path, socket: Path, svc: User, config: Path, errors: Path):
         self.lib = lib
@@ -79,7 +83,8 @@ class Recorder:
         self.config = config or self.default_config
         with open(self.errors, "ab") as errors:
             self.proc = subprocess.Popen(
-                [PYTHON, "-I", "-S", self.lib / "sendmail_shim" / "recorder.py", "--socket", self.socket],
+                [PYTHON, ACTIVATE, "--owner", f"{self.svc.uid}:{self.svc.gid}", self.socket,
+                 *as_user(self.svc, PYTHON, "-I", "-S", self.lib / "sendmail_shim" / "recorder.py")],
                 env={"SENDMAIL_SHIM_CONFIG": str(self.config)}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=errors,
             )  # fmt: skip
@@ -92,7 +97,7 @@ class Recorder:
             info = self.socket.lstat()
         except FileNotFoundError:
             return False
-        return stat.S_ISSOCK(info.st_mode) and info.st_uid == self.svc.uid
+        return stat.S_ISSOCK(info.st_mode) and info.st_uid == self.svc.uid and serving(self.proc.pid)
 
     def running(self) -> bool:
         """Whether the recorder with the suite's config is up."""
@@ -120,10 +125,15 @@ class Recorder:
         self.proc = None
 
 
-class Peer:
-    """A listening socket at the launcher's recorder place; `answer(conn, fds)` plays the recorder."""
+GREETING = b"SSHM" + struct.pack(">I", 2)
 
-    def __init__(self, path: Path, owner: int, answer):
+
+class Peer:
+    """A listening socket at the launcher's recorder place. For each connection it accepts, it notes
+    SO_PEERCRED and lets `answer(conn, got)` play the recorder and fill `got`; fds the answer put in
+    got["fds"] are closed once it returns. A peer that is not accepting leaves connections in its backlog."""
+
+    def __init__(self, path: Path, owner: int, answer, accepting: bool = True):
         self.path = path
         self.answer = answer
         self.connections: list[dict] = []
@@ -137,7 +147,8 @@ class Peer:
         self.sock.settimeout(0.2)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        if accepting:
+            self.thread.start()
 
     def _serve(self):
         while not self.stopping.is_set():
@@ -154,23 +165,36 @@ class Peer:
     def _handle(self, conn: socket.socket) -> dict:
         conn.settimeout(30)
         pid, uid, gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-        header, fds, _, _ = socket.recv_fds(conn, 16, 8)
-        magic, version, argc, size = struct.unpack(">4sIII", header)
-        block = b""
-        while len(block) < size:
-            block += conn.recv(size - len(block))
-        got = {"pid": pid, "uid": uid, "gid": gid, "magic": magic, "version": version, "argc": argc,
-               "argv": block.split(b"\0")[:-1], "fds": fds}  # fmt: skip
+        got = {"pid": pid, "uid": uid, "gid": gid, "fds": []}
         try:
-            got.update(self.answer(conn, fds) or {})
+            self.answer(conn, got)
         finally:
-            for fd in fds:
+            for fd in got["fds"]:
                 os.close(fd)
         return got
 
+    def backlog(self) -> list[dict]:
+        """What each connection still waiting in the backlog carries (the serving thread is stopped)."""
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+        self.sock.setblocking(False)
+        pending = []
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
+                return pending
+            with conn:
+                conn.settimeout(5)
+                pending.append(what_follows(conn))
+                for fd in pending[-1]["fds"]:
+                    os.close(fd)
+
     def close(self) -> list[dict]:
         self.stopping.set()
-        self.thread.join(timeout=60)
+        if self.thread.is_alive():
+            self.thread.join(timeout=60)
         self.sock.close()
         self.path.unlink(missing_ok=True)
         if self.errors:
@@ -178,17 +202,40 @@ class Peer:
         return self.connections
 
 
-def records(status: int):
-    """A sound recorder: "A", waits for "G", reads the caller's stdin, writes to its stdout and stderr."""
+def what_follows(conn) -> dict:
+    """Every byte and fd the launcher sends until it closes its end."""
+    data, fds = b"", []
+    while True:
+        chunk, more, _, _ = socket.recv_fds(conn, 4096, 8)
+        data, fds = data + chunk, fds + more
+        if not chunk:
+            return {"after": data, "fds": fds}
 
-    def answer(conn, fds):
+
+def handoff(conn, got):
+    """A sound recorder's start: the greeting, then the header with the fds, then the argv block."""
+    conn.sendall(GREETING)
+    header, got["fds"], _, _ = socket.recv_fds(conn, 16, 8)
+    magic, version, argc, size = struct.unpack(">4sIII", header)
+    block = b""
+    while len(block) < size:
+        block += conn.recv(size - len(block))
+    got.update(magic=magic, version=version, argc=argc, argv=block.split(b"\0")[:-1])
+
+
+def records(status: int):
+    """A sound recorder: greets, takes the hand-off, "A", waits for "G", reads the caller's stdin, writes to
+    its stdout and stderr, replies status."""
+
+    def answer(conn, got):
+        handoff(conn, got)
         conn.sendall(b"A")
-        go = conn.recv(1)
+        got["go"] = conn.recv(1)
+        fds = got["fds"]
         with open(os.dup(fds[0]), "rb") as stdin:
-            data = stdin.read()
+            got["stdin"] = stdin.read()
         os.write(fds[1], b"to the caller's stdout\n")
         os.write(fds[2], b"to the caller's stderr\n")
         conn.sendall(bytes([status]))
-        return {"go": go, "stdin": data}
 
     return answer

@@ -3,45 +3,61 @@
 
 The stand-in launcher's socket is a place no real recorder listens on; each test puts a peer there that
 records what the launcher sent (header, argv block, fds, SO_PEERCRED) and answers as the test says: so
-every branch of the launcher is reached, including the ones a sound recorder never takes (no "A",
-silence, gone after "G"). A refused or untrusted hand-off must end in the exec path (the stand-in entry
-reports), exactly once.
+every branch of the launcher is reached, including the ones a sound recorder never takes (no greeting,
+another greeting, no "A", silence, gone after "G"). A refused or untrusted hand-off must end in the exec
+path (the stand-in entry reports), exactly once, and must leave no fd of the caller anywhere.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from launcher_support import PYTHON, Peer, User, as_user, records, run, wait_for
+from launcher_support import PYTHON, Peer, User, as_user, handoff, records, run, wait_for, what_follows
 
 pytestmark = pytest.mark.root
 
-
-def closes_without_a_byte(conn, fds):
-    """What the recorder does with a hand-off it refuses."""
+HANDOFF_WAIT_SECONDS = 10  # the launcher's budget for every wait before "G"
 
 
-def never_answers(conn, fds):
-    """A recorder stuck, or at its bound: the launcher must give up after its 10 seconds."""
-    return {"after": conn.recv(1)}
+def closes_at_once(conn, got):
+    """What the recorder does with a connection over its caller's share or its bound."""
 
 
-def gone_after_go(conn, fds):
+def greets_with(greeting: bytes):
+    """A peer that is not this launcher's recorder: another greeting, then it stops writing."""
+
+    def answer(conn, got):
+        conn.sendall(greeting)
+        conn.shutdown(socket.SHUT_WR)
+        got.update(what_follows(conn))
+
+    return answer
+
+
+def never_answers(conn, got):
+    """A recorder stuck after the hand-off: the launcher must give up after its 10 seconds."""
+    handoff(conn, got)
+    got["after"] = what_follows(conn)["after"]
+
+
+def gone_after_go(conn, got):
+    handoff(conn, got)
     conn.sendall(b"A")
-    return {"go": conn.recv(1)}
+    got["go"] = conn.recv(1)
 
 
 @pytest.fixture
 def peer(standin, svc):
     peers = []
 
-    def start(answer, owner: int | None = None) -> Peer:
-        peers.append(Peer(standin.socket, svc.uid if owner is None else owner, answer))
+    def start(answer, owner: int | None = None, accepting: bool = True) -> Peer:
+        peers.append(Peer(standin.socket, svc.uid if owner is None else owner, answer, accepting))
         return peers[-1]
 
     standin.clear()
@@ -61,7 +77,7 @@ def test_handoff_carries_argv_fds_and_the_callers_real_ids(peer, standin, caller
     assert proc.returncode == 42, proc.stderr
     assert (proc.stdout, proc.stderr) == (b"to the caller's stdout\n", b"to the caller's stderr\n")
     [got] = p.close()
-    assert (got["magic"], got["version"], got["argc"]) == (b"SSHM", 1, 1 + len(args))
+    assert (got["magic"], got["version"], got["argc"]) == (b"SSHM", 2, 1 + len(args))
     assert got["argv"] == [os.fsencode(str(mailq)), *map(os.fsencode, args)]
     assert (got["uid"], got["gid"]) == (caller.uid, caller.gid)
     assert len(got["fds"]) == 3
@@ -73,9 +89,9 @@ def test_only_fds_0_1_2_are_passed(peer, standin, caller):
     """An fd the caller holds (root's /etc/shadow, as a leaked one would be) never reaches the recorder."""
     targets = []
 
-    def answer(conn, fds):
-        targets.extend(os.readlink(f"/proc/self/fd/{fd}") for fd in fds)
-        return records(0)(conn, fds)
+    def answer(conn, got):
+        records(0)(conn, got)
+        targets.extend(os.readlink(f"/proc/self/fd/{fd}") for fd in got["fds"])
 
     p = peer(answer)
     with open("/etc/shadow", "rb") as shadow:
@@ -93,7 +109,8 @@ def test_only_fds_0_1_2_are_passed(peer, standin, caller):
 def test_while_the_recorder_has_the_message_the_launcher_is_the_caller_for_good(peer, standin, caller):
     went, release = threading.Event(), threading.Event()
 
-    def answer(conn, fds):
+    def answer(conn, got):
+        handoff(conn, got)
         conn.sendall(b"A")
         conn.recv(1)
         went.set()
@@ -123,11 +140,82 @@ def _status(pid: int) -> str:
 
 
 def test_refused_handoff_takes_the_exec_path(peer, standin, caller):
-    p = peer(closes_without_a_byte)
+    """The recorder refuses a caller over its share by closing before the greeting: no waiting then."""
+    p = peer(closes_at_once)
+    start = time.monotonic()
     proc = run(as_user(caller, standin.launcher, "ops@example.org"), stdin=b"body\n")
+    assert time.monotonic() - start < HANDOFF_WAIT_SECONDS
     assert proc.returncode == 0, proc.stderr
     assert len(p.close()) == 1
     assert standin.report()["argv"][1:] == ["ops@example.org"]
+
+
+@pytest.mark.parametrize("greeting", [b"SSHM\0\0\0\1", b"SSHN\0\0\0\2", b"SSHM\0\0\0", b""],
+                         ids=["version_1", "other_magic", "short", "none"])  # fmt: skip
+def test_without_the_greeting_nothing_is_sent_and_the_exec_path_runs(peer, standin, caller, greeting):
+    p = peer(greets_with(greeting))
+    proc = run(as_user(caller, standin.launcher, "ops@example.org"), stdin=b"body\n")
+    assert proc.returncode == 0, proc.stderr
+    [got] = p.close()
+    assert (got["after"], got["fds"]) == (b"", [])
+    assert standin.report()["argv"][1:] == ["ops@example.org"]
+
+
+@pytest.mark.parametrize("accepting", [True, False], ids=["accepted_never_greeted", "never_accepted"])
+def test_no_greeting_within_ten_seconds_leaves_no_fd_of_the_caller_anywhere(peer, standin, caller, accepting):
+    """The caller reads the launcher's stdout to its end (as `out=$(echo x | sendmail ...)` does): it
+    ends when the exec path's entry exits, while the peer still holds the connection the launcher gave up
+    on, which carried no fd and no byte."""
+    release = threading.Event()
+
+    def holds_what_it_gets(conn, got):
+        got.update(what_follows(conn))
+        release.wait(60)
+
+    p = peer(holds_what_it_gets, accepting=accepting)
+    start = time.monotonic()
+    try:
+        proc = run(as_user(caller, standin.launcher), stdin=b"body\n")
+    finally:
+        release.set()
+    assert time.monotonic() - start >= HANDOFF_WAIT_SECONDS
+    assert proc.returncode == 0, proc.stderr
+    assert standin.report()["resuid"][0] != caller.uid  # the exec path, dropped to the service user
+    got = p.close() if accepting else p.backlog()
+    assert [(g["after"], g["fds"]) for g in got] == [(b"", [])]
+
+
+def test_the_handoff_runs_with_the_callers_ids_and_root_only_saved(peer, standin, caller, svc):
+    """Root is kept only as the saved uid, to take back for the exec path: the caller's real ids are the
+    effective ones from before the connection to after "G", while the peer holds each step."""
+    steps = [threading.Event() for _ in range(4)]  # connected, released, handed off, released
+
+    def answer(conn, got):
+        steps[0].set()
+        steps[1].wait(30)
+        handoff(conn, got)
+        steps[2].set()
+        steps[3].wait(30)
+        conn.sendall(b"A")
+        got["go"] = conn.recv(1)
+        conn.sendall(b"\0")
+
+    p = peer(answer)
+    proc = subprocess.Popen(as_user(caller, standin.launcher), stdin=subprocess.DEVNULL, env={})
+    try:
+        for held, release in (steps[0:2], steps[2:4]):
+            wait_for(held.is_set)
+            status = _status(proc.pid)
+            assert f"Uid:\t{caller.uid}\t{caller.uid}\t0\t{caller.uid}\n" in status
+            assert f"Gid:\t{caller.gid}\t{caller.gid}\t{svc.gid}\t{caller.gid}\n" in status
+            release.set()
+    finally:
+        for step in steps:
+            step.set()
+        assert proc.wait(timeout=30) == 0
+    [got] = p.close()
+    assert (got["pid"], got["uid"], got["gid"], got["go"]) == (proc.pid, caller.uid, caller.gid, b"G")
+    assert len(got["fds"]) == 3
 
 
 def test_no_accept_within_ten_seconds_takes_the_exec_path_without_go(peer, standin, caller):
@@ -154,21 +242,6 @@ def test_recorder_gone_after_go_is_71_and_no_exec(peer, standin, caller):
     assert not (standin.report_dir / "report.json").exists()
 
 
-def _pending(p: Peer) -> int:
-    """Connections waiting in the peer's backlog (its server thread is stopped first)."""
-    p.stopping.set()
-    p.thread.join(timeout=5)
-    p.sock.setblocking(False)
-    count = 0
-    while True:
-        try:
-            conn, _ = p.sock.accept()
-        except BlockingIOError:
-            return count
-        conn.close()
-        count += 1
-
-
 @pytest.mark.parametrize("spoil", ["caller_owns_the_socket", "root_owns_the_socket", "dir_writable_by_group",
                                    "dir_writable_by_others"])  # fmt: skip
 def test_untrusted_socket_is_never_connected_to(peer, standin, caller, svc, spoil):
@@ -180,7 +253,7 @@ def test_untrusted_socket_is_never_connected_to(peer, standin, caller, svc, spoi
     assert proc.returncode == 0, proc.stderr
     assert standin.report()["resuid"][0] != caller.uid
     assert p.connections == []
-    assert _pending(p) == 0, "the launcher connected to a socket it must not trust"
+    assert p.backlog() == [], "the launcher connected to a socket it must not trust"
 
 
 @pytest.mark.parametrize("kind", ["regular_file", "symlink_to_a_sound_socket"])
@@ -197,7 +270,7 @@ def test_not_a_socket_at_its_place_takes_the_exec_path(peer, standin, caller, sv
         proc = run(as_user(caller, standin.launcher), stdin=b"body\n")
         assert proc.returncode == 0, proc.stderr
         assert standin.report()["resuid"][0] != caller.uid
-        assert _pending(p) == 0 and p.connections == []
+        assert p.backlog() == [] and p.connections == []
     finally:
         p.close()
 

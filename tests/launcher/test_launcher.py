@@ -10,6 +10,7 @@ the recorder's path through the real shim is in test_shim_privileges.py).
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -20,11 +21,13 @@ from pathlib import Path
 import pytest
 from launcher_support import PYTHON, as_user, has_cap_sys_resource, run, wait_for
 
+LAUNCHER_SRC = Path(__file__).resolve().parents[2] / "files" / "launcher"
+
 pytestmark = pytest.mark.root
 
 PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 INF = resource.RLIM_INFINITY
-# What the launcher aims for (files/launcher/sendmail-shim-launcher.c), and a lowered value each that
+# What the launcher aims for (files/launcher/repair.c), and a lowered value each that
 # still lets the stand-in start and report.
 TARGETS = {
     "RLIMIT_FSIZE": (INF, 1 << 20),
@@ -310,3 +313,25 @@ def test_inherited_signal_timer_and_scheduling_state_is_reset(report, caller):
     assert policy == os.SCHED_OTHER
     assert nice == os.getpriority(os.PRIO_PROCESS, 0) + 5
     assert cpus == sorted(os.sched_getaffinity(0))
+
+
+def test_build_compiles_in_the_layouts_paths(tmp_path):
+    """Nothing given on make's command line: every path comes from layout.json, through the header."""
+    out = tmp_path / "sendmail"
+    subprocess.run(["make", "-s", "-C", str(LAUNCHER_SRC), f"OUT={out}"], check=True, capture_output=True)
+    layout = json.loads((LAUNCHER_SRC.parent / "sendmail_shim" / "layout.json").read_text())
+    binary = out.read_bytes()
+    for key in ("python", "entry", "state_dir", "recorder_socket_path"):
+        assert os.fsencode(layout[key]) + b"\0" in binary, key
+
+
+def test_build_refuses_a_path_it_cannot_compile_in(tmp_path):
+    out = tmp_path / "sendmail"
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(LAUNCHER_SRC), f"OUT={out}", "SHIM_ENTRY=lib/x.py"], capture_output=True
+    )
+    assert proc.returncode != 0
+    assert (
+        "paths_header.py: SHIM_ENTRY='lib/x.py' is not an absolute path of letters, digits and . _ + - /\n"
+    ) in proc.stderr.decode()
+    assert not out.exists()

@@ -184,8 +184,8 @@ def test_a_thousand_connections_at_once_are_each_recorded_once(recorder_shim, ca
         (spool / t).write_bytes(message(t))
     procs = []
     # The recorder stopped while the callers start: their connections wait in its backlog, their
-    # launchers on the "A", and it meets all of them at once when it continues (a launcher that waited
-    # 10 seconds meanwhile, on a busy machine, took the exec path: also exactly once).
+    # launchers on the greeting, and it meets all of them at once when it continues (a launcher that
+    # waited 10 seconds meanwhile, on a busy machine, took the exec path: also exactly once).
     shim.recorder.proc.send_signal(signal.SIGSTOP)
     try:
         with open(prefix / "thousand.stderr", "ab") as errors:
@@ -202,7 +202,7 @@ def test_a_thousand_connections_at_once_are_each_recorded_once(recorder_shim, ca
     assert statuses == {0: 1000}, (prefix / "thousand.stderr").read_text()[-2000:]
     records = shim.any_records()
     assert tokens_in(records) == dict.fromkeys(tokens, 1)
-    # Past the recorder's bound callers wait in the backlog; one that waited 10 s took the exec path.
+    # Past the caller's share the recorder refuses at once, unanswered: those took the exec path.
     entries = Counter(r["sendmail_shim"]["entry"] for r in records)
     assert set(entries) <= {"recorder", "exec"} and entries["recorder"] > 0, entries
 

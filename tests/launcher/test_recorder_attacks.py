@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 """A caller that speaks to the recorder's socket itself (it is mode 0666), without the launcher.
 
-Each attack runs as the unprivileged test caller against the real recorder: a malformed hand-off is
-refused without a byte and every descriptor it passed is closed; a hand-off left without "G" is dropped
-unread; nothing of it reaches the log; the recorder goes on serving; and a client that does speak the
-protocol is recorded as the kernel names it, whatever it sends.
+Each attack runs as the unprivileged test caller against the real recorder, which greets first: a
+malformed hand-off is refused without another byte and every descriptor it passed is closed; a
+hand-off left without "G" is dropped unread; nothing of it reaches the log; the recorder goes on
+serving; and a client that does speak the protocol is recorded as the kernel names it, whatever it
+sends.
 """
 
 from __future__ import annotations
@@ -28,16 +29,20 @@ CLIENT = textwrap.dedent(r"""
     path, case = sys.argv[1], sys.argv[2]
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
+    s.settimeout(15)
+    greeting = b""
+    while len(greeting) < 8 and (part := s.recv(8 - len(greeting))):
+        greeting += part
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     os.write(stdin_w, b"Subject: direct\n\nbody\n")
     fds = [stdin_r, out_w, out_w]
-    magic, version, argc, block = b"SSHM", 1, 2, b"sendmail\0ops@example.org\0"
+    magic, version, argc, block = b"SSHM", 2, 2, b"sendmail\0ops@example.org\0"
     size = len(block)
     if case == "bad_magic":
         magic = b"SMTP"
     elif case == "bad_version":
-        version = 2
+        version = 1
     elif case == "huge_block":
         size, block = (4 << 20) + 1, b""
     elif case == "argc_mismatch":
@@ -58,7 +63,6 @@ CLIENT = textwrap.dedent(r"""
         s.sendmsg([header + block], rights)
     for fd in (stdin_r, out_w):
         os.close(fd)
-    s.settimeout(15)
     started = time.monotonic()
     try:
         reply = s.recv(1)
@@ -77,7 +81,8 @@ CLIENT = textwrap.dedent(r"""
         buf = array.array("i", [0])
         fcntl.ioctl(stdin_w, termios.FIONREAD, buf)
         unread = buf[0]
-    print(json.dumps({"reply": reply.hex(), "after": go_answer.hex() if go_answer is not None else None,
+    print(json.dumps({"greeting": greeting.hex(), "reply": reply.hex(),
+                      "after": go_answer.hex() if go_answer is not None else None,
                       "seconds": time.monotonic() - started, "fds_closed": closed, "unread": unread}))
 """)
 
@@ -85,7 +90,9 @@ CLIENT = textwrap.dedent(r"""
 def attack(shim, caller, case: str) -> dict:
     proc = run(as_user(caller, PYTHON, "-I", "-S", "-c", CLIENT, shim.recorder.socket, case))
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    got = json.loads(proc.stdout)
+    assert got["greeting"] == (b"SSHM" + (2).to_bytes(4, "big")).hex(), "no greeting first"
+    return got
 
 
 def still_serves(shim, caller) -> None:

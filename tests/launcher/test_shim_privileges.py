@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import textwrap
@@ -321,3 +322,24 @@ def test_installed_files_are_root_owned_and_not_writable_by_others(shim, svc):
     # As the package's statoverride sets it: setuid root, setgid to the dedicated group.
     assert stat.S_IMODE(shim.launcher.stat().st_mode) == 0o6755
     assert shim.launcher.stat().st_gid == svc.gid
+
+
+@pytest.mark.parametrize("kind", [socket.SOCK_DGRAM, socket.SOCK_SEQPACKET], ids=["dgram", "seqpacket"])
+def test_the_recorder_lends_its_credentials_to_no_datagram_stdout(recorder_shim, caller, kind):
+    """A stdout or stderr connected to /dev/log would have the journal stamp the caller's text with the
+    recorder's uid: the recorder writes nothing there."""
+    mine, theirs = socket.socketpair(socket.AF_UNIX, kind)
+    with mine:
+        with theirs:
+            proc = subprocess.run(
+                as_user(caller, recorder_shim.launcher, "-bv", "ops@example.org"), stdin=subprocess.DEVNULL,
+                stdout=theirs, stderr=theirs, env={}, timeout=60,
+            )  # fmt: skip
+        assert proc.returncode == 0
+        mine.setblocking(False)
+        try:
+            got = mine.recv(4096)
+        except BlockingIOError:
+            got = b""
+    assert got == b""
+    assert recorder_shim.any_records() == []

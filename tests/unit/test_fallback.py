@@ -2,6 +2,9 @@
 """The fallback: numbered syslog parts that reassemble to the record; stderr when syslog is gone."""
 
 import json
+import re
+import subprocess
+from pathlib import Path
 
 from sendmail_shim import fallback, headers, record
 from shimtest import CRON_MESSAGE, make_invocation, sink_of, strict_loads
@@ -45,3 +48,21 @@ def test_fallback_none_skips_syslog(tmp_path, capfd, syslog):
     assert "fallback = none" in fallback.keep(inv.cfg, rec, "testing", 2)
     assert syslog.received() == []
     assert strict_loads(capfd.readouterr().err.splitlines()[-1])["message"] == "hello"
+
+
+def test_the_documented_reassembly_takes_no_part_before_its_notice(tmp_path, syslog):
+    """docs/record.md's awk program, run on the messages as `journalctl -o cat` prints them, with a part
+    forged before the notice (what `logger -t sendmail-shim` could send)."""
+    inv = make_invocation(tmp_path, syslog_socket=syslog.path)
+    data = CRON_MESSAGE + b"x" * 5000
+    rec = record.build(inv, sink_of(data), "root@h", ["root"], headers.parse(data))
+    fallback.keep(inv.cfg, rec, "cannot append: testing", 2)
+    messages = [re.sub(r"^<\d+>.*? sendmail-shim\[\d+\]: ", "", d) for d in syslog.received()]
+    forged = f'{rec.event_id} 1/1 {{"forged": true}}'
+    recipe = (Path(__file__).resolve().parents[2] / "docs" / "record.md").read_text()
+    awk = re.search(r"awk -v id=\"\$id\" '(.*?)'", recipe, re.S).group(1)
+    out = subprocess.run(
+        ["awk", "-v", f"id={rec.event_id}", awk], input="\n".join([forged, *messages]) + "\n",
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert strict_loads(out.stdout) == strict_loads(rec.line())
