@@ -26,6 +26,7 @@ import threading
 import time
 
 from sendmail_shim import config, core, identity, logwriter, message
+from sendmail_shim.sysexits import EX_OK, EX_OSERR, EX_USAGE
 
 MAGIC = b"SSHM"
 VERSION = 1
@@ -41,9 +42,6 @@ BUILDS_AT_ONCE = 2
 _FD_ROOM = socket.CMSG_SPACE(64 * 4)
 _PEERCRED = struct.Struct("3i")
 _FIRST_FD = 3
-EX_OK = 0
-EX_USAGE = 64
-EX_OSERR = 71
 
 
 class Refused(Exception):
@@ -154,8 +152,8 @@ def _record(argv, peer, fds, writers):
         uid, gid, identity.user_name(uid), pid, parent_pid=parent_pid, parent_name=parent_name
     )
     inv = core.Invocation(
-        argv, caller, core.Fds(*fds), cfg, config_problems=problems,
-        hostname=cfg.hostname or os.uname().nodename, entry="recorder",
+        core.Origin(argv, caller, config.hostname(cfg), "recorder"), core.Fds(*fds), cfg,
+        config_problems=problems,
         budget=message.Budget(cfg.recorder_max_input_bytes, cfg.recorder_max_input_seconds),
         writer=writers,
     )  # fmt: skip

@@ -117,7 +117,7 @@ def test_invoked_as_is_argv0(shim):
 
 def test_missing_config_file_means_defaults(tmp_path):
     inv = app.invocation(["sendmail"], {})
-    assert inv.config_problems == [] or inv.cfg.path == "/etc/sendmail-shim.conf"
+    assert inv.config_problems == () or inv.cfg.path == "/etc/sendmail-shim.conf"
     if not os.path.exists("/etc/sendmail-shim.conf"):
         assert inv.cfg.log_path == "/var/log/sendmail-shim/mail.ndjson"
         assert inv.cfg.max_message_bytes == 8 << 20
@@ -272,7 +272,7 @@ def test_error_before_reading_still_reads_and_keeps_the_message(tmp_path, monkey
     def broken(*args, **kwargs):
         raise OSError("identity lookup failed")
 
-    monkeypatch.setattr(app.identity, "caller", broken)
+    monkeypatch.setattr(app.identity, "caller_ids", broken)
     r, w = os.pipe()
     os.write(w, b"early")
     os.close(w)
