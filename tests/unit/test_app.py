@@ -123,6 +123,20 @@ def test_missing_config_file_means_defaults(tmp_path):
         assert inv.cfg.max_message_bytes == 8 << 20
 
 
+def test_the_core_values_are_frozen(tmp_path):
+    """The entry point's values reach the core as built: no field is set after (options are passed down)."""
+    inv = app.invocation(["sendmail", "-i", "root"], config_environ(tmp_path, hostname="mail.example"))
+    assert (inv.origin.argv, inv.origin.hostname, inv.origin.entry) == (
+        ("sendmail", "-i", "root"),
+        "mail.example",
+        "exec",
+    )
+    for value, name in ((inv, "cfg"), (inv, "options"), (inv.origin, "argv"), (inv.origin.caller, "uid"),
+                        (inv.fds, "stdin")):  # fmt: skip
+        with pytest.raises(AttributeError, match="frozen"):
+            setattr(value, name, None)
+
+
 def test_config_error_keeps_the_message_in_syslog_and_exits_75(shim):
     shim.config.write_text(
         f"log_path = {shim.log}\nsyslog_socket = {shim.syslog.path}\nlog_fromat = classic\nfallback = maybe\n"
