@@ -15,8 +15,8 @@ class _Frozen:
     changing under it (a message is handled from values passed down, never from fields written back)."""
 
     def _give(self, **values):
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+        # Past __setattr__, which refuses: the one way attributes are set.
+        self.__dict__.update(values)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name}")
