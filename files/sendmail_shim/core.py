@@ -41,8 +41,9 @@ class Origin(_Frozen):
     never empty), this host's name and the entry point that wrote the record."""
 
     def __init__(self, argv, caller, hostname, entry):
-        self._give(argv=tuple(record.clean(arg) for arg in argv) or ("",), caller=caller, hostname=hostname,
-                   entry=entry)  # fmt: skip
+        # A list first: building a tuple from a generator costs a resume per argument.
+        argv = tuple([record.clean(arg) for arg in argv]) or ("",)
+        self._give(argv=argv, caller=caller, hostname=hostname, entry=entry)
 
 
 class Fds(_Frozen):
