@@ -11,12 +11,9 @@ from sendmail_shim.sysexits import EX_OK, EX_TEMPFAIL, EX_USAGE
 
 
 class _Frozen:
-    """A value: its attributes are given once, by the constructor. Code that holds it may rely on it not
-    changing under it (a message is handled from values passed down, never from fields written back)."""
-
-    def _give(self, **values):
-        # Past __setattr__, which refuses: the one way attributes are set.
-        self.__dict__.update(values)
+    """A value: its attributes are given once, by the constructor, through __dict__ (past __setattr__, which
+    refuses). Code that holds it may rely on it not changing under it (a message is handled from values
+    passed down, never from fields written back)."""
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is frozen: cannot set {name}")
@@ -32,8 +29,8 @@ class Caller(_Frozen):
 
     def __init__(self, uid, gid, name, pid, *, parent_pid=None, parent_name=None, peer=None):
         # `name` is None when the uid has no passwd entry.
-        self._give(uid=uid, gid=gid, name=name, pid=pid, parent_pid=parent_pid, parent_name=parent_name,
-                   peer=peer)  # fmt: skip
+        self.__dict__.update(uid=uid, gid=gid, name=name, pid=pid, parent_pid=parent_pid,
+                             parent_name=parent_name, peer=peer)  # fmt: skip
 
 
 class Origin(_Frozen):
@@ -43,14 +40,14 @@ class Origin(_Frozen):
     def __init__(self, argv, caller, hostname, entry):
         # A list first: building a tuple from a generator costs a resume per argument.
         argv = tuple([record.clean(arg) for arg in argv]) or ("",)
-        self._give(argv=argv, caller=caller, hostname=hostname, entry=entry)
+        self.__dict__.update(argv=argv, caller=caller, hostname=hostname, entry=entry)
 
 
 class Fds(_Frozen):
     """The caller's standard streams, as descriptors of this process."""
 
     def __init__(self, stdin=0, stdout=1, stderr=2):
-        self._give(stdin=stdin, stdout=stdout, stderr=stderr)
+        self.__dict__.update(stdin=stdin, stdout=stdout, stderr=stderr)
 
 
 class ExecWriter:
@@ -84,8 +81,10 @@ class Invocation(_Frozen):
     """
 
     def __init__(self, origin, fds, cfg, *, config_problems=(), budget=None, writer=None, log_refused=None):
-        self._give(origin=origin, fds=fds, cfg=cfg, config_problems=tuple(config_problems), budget=budget,
-                   writer=writer or ExecWriter(), log_refused=log_refused)  # fmt: skip
+        self.__dict__.update(
+            origin=origin, fds=fds, cfg=cfg, config_problems=tuple(config_problems), budget=budget,
+            writer=writer or ExecWriter(), log_refused=log_refused,
+        )  # fmt: skip
 
 
 class _Progress:
