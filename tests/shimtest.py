@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from sendmail_shim import app, cli, message
+from sendmail_shim import cli, config, core, headers, identity, message, record
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = REPO / "files"
@@ -57,17 +57,43 @@ def config_environ(tmp_path, **settings):
     return {"SENDMAIL_SHIM_CONFIG": str(config)}
 
 
-def make_invocation(tmp_path, argv=("sendmail", "-i", "root"), **settings):
-    """The core.Invocation of an exec-path run with `argv` and a config of `settings`, options parsed."""
-    inv = app.invocation(list(argv), config_environ(tmp_path, **settings))
-    inv.options = cli.parse(inv.argv[1:], inv.argv[0])
-    return inv
+def config_of(tmp_path, **settings):
+    """The config a shim reads from config_environ(tmp_path, **settings); a bad setting fails."""
+    cfg, problems = config.from_environ(config_environ(tmp_path, **settings))
+    assert problems == [], problems
+    return cfg
 
 
-def sink_of(data, cap=8 << 20):
+# record.build's input when nothing else is given: an exec-path caller's command line and the defaults.
+DEFAULT_ARGV = ("sendmail", "-i", "root")
+HOSTNAME = "host.example"
+DEFAULTS = config.Config()
+
+
+def message_origin(argv=DEFAULT_ARGV, hostname=HOSTNAME):
+    """The core.Origin and the parsed options of a message this process hands over with `argv`: what
+    record.build takes, made directly (no entry point, no config)."""
+    parent_pid, parent_name = identity.parent()
+    caller = core.Caller(os.getuid(), os.getgid(), identity.user_name(os.getuid()), os.getpid(),
+                         parent_pid=parent_pid, parent_name=parent_name)  # fmt: skip
+    origin = core.Origin(argv, caller, hostname, "exec")
+    return origin, cli.parse(list(origin.argv[1:]), origin.argv[0])
+
+
+def sink_of(data, cap=DEFAULTS.max_message_bytes):
     sink = message.Sink(cap)
     sink.feed(data)
     return sink
+
+
+def build_record(data, envelope=("s", []), *, argv=DEFAULT_ARGV, hostname=HOSTNAME,
+                 cap=DEFAULTS.max_message_bytes, log_format=DEFAULTS.log_format,
+                 line_limit=DEFAULTS.max_line_bytes):  # fmt: skip
+    """The record.Record of `data` (read up to `cap` bytes), handed over by this process with `argv`."""
+    origin, options = message_origin(argv, hostname)
+    sink = sink_of(data, cap)
+    return record.build(origin, options, envelope, headers.parse(sink.kept), sink, log_format=log_format,
+                        line_limit=line_limit)  # fmt: skip
 
 
 class BadLog(AssertionError):

@@ -12,6 +12,8 @@ if not __package__:
     # Run by path under -I -S: nothing put the package's parent directory on sys.path.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from sendmail_shim.sysexits import EX_OK, EX_USAGE
+
 COMMANDS = {"report": "mail volume by host, user, parent process and kind"}
 
 
@@ -25,7 +27,7 @@ def usage(out):
 def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         usage(sys.stdout if argv else sys.stderr)
-        return 0 if argv else 64
+        return EX_OK if argv else EX_USAGE
     command, rest = argv[0], argv[1:]
     if command == "report":
         from sendmail_shim import report  # noqa: PLC0415 - one import per command
@@ -33,7 +35,7 @@ def main(argv):
         return report.main(rest)
     sys.stderr.write(f"sendmail-shim: unknown command {command!r}\n")
     usage(sys.stderr)
-    return 64
+    return EX_USAGE
 
 
 if __name__ == "__main__":

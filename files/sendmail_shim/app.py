@@ -9,6 +9,7 @@ import os
 import sys
 
 from sendmail_shim import config, core, identity
+from sendmail_shim.sysexits import EX_TEMPFAIL
 
 ENV_INVOKED_AS = "SENDMAIL_SHIM_INVOKED_AS"
 ENV_UNPRIVILEGED = "SENDMAIL_SHIM_UNPRIVILEGED"
@@ -23,15 +24,15 @@ UNPRIVILEGED_REASON = (
 def invocation(argv, environ, fds=None):
     """The core's values for this process run with `argv` and `environ`."""
     cfg, problems = config.from_environ(environ)
-    ident = identity.caller(cfg.service_user, environ)
+    uid, gid, from_launcher = identity.caller_ids(cfg.service_user, environ)
     parent_pid, parent_name = identity.parent()
     caller = core.Caller(
-        ident.uid, ident.gid, ident.name, os.getpid(), parent_pid=parent_pid, parent_name=parent_name,
-        peer=None if ident.trusted_launcher else identity.smtp_peer(environ),
+        uid, gid, identity.user_name(uid), os.getpid(), parent_pid=parent_pid, parent_name=parent_name,
+        peer=None if from_launcher else identity.smtp_peer(environ),
     )  # fmt: skip
     return core.Invocation(
-        argv, caller, fds or core.Fds(STDIN_FD), cfg, config_problems=problems,
-        hostname=cfg.hostname or os.uname().nodename, entry="exec",
+        core.Origin(argv, caller, config.hostname(cfg), "exec"), fds or core.Fds(STDIN_FD), cfg,
+        config_problems=problems,
         log_refused=UNPRIVILEGED_REASON if environ.get(ENV_UNPRIVILEGED) == "1" else None,
     )  # fmt: skip
 
@@ -44,9 +45,7 @@ def _trusted_invocation(argv, environ):
     except Exception:  # noqa: BLE001 - the defaults keep the message all the same
         cfg = config.Config()
     caller = core.Caller(os.getuid(), os.getgid(), None, os.getpid())
-    return core.Invocation(
-        argv, caller, core.Fds(STDIN_FD), cfg, hostname=cfg.hostname or os.uname().nodename, entry="exec"
-    )
+    return core.Invocation(core.Origin(argv, caller, config.hostname(cfg), "exec"), core.Fds(STDIN_FD), cfg)
 
 
 def _standard_streams():
@@ -78,7 +77,7 @@ def main(argv=None, environ=None):
             _trusted_invocation(argv, environ),
             "interrupted (SIGINT) before the message was recorded; the message is not kept",
         )
-        return core.EX_TEMPFAIL
+        return EX_TEMPFAIL
     except Exception as exc:  # noqa: BLE001 - the caller must never see a traceback
         return core.rescue(_trusted_invocation(argv, environ), exc)
     return core.handle(inv)

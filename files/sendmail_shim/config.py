@@ -11,6 +11,8 @@ reads. Exit 0, or 78 with one line per problem on stderr.
 import os
 import sys
 
+from sendmail_shim.sysexits import EX_CONFIG, EX_OK, EX_USAGE
+
 
 def _load_json(text):
     """json.loads without importing json: json imports re and enum, 7 ms of every message's start (the
@@ -239,6 +241,11 @@ def load_set(path=DEFAULT_PATH, directory=DROP_IN_DIR):
     return cfg, problems
 
 
+def hostname(cfg):
+    """This host's name in records and SMTP replies: the configured one, else the kernel's node name."""
+    return cfg.hostname or os.uname().nodename
+
+
 def from_environ(environ):
     """The config the shim runs with: SENDMAIL_SHIM_CONFIG names a file that must exist, else the set."""
     path = environ.get(ENV_PATH)
@@ -250,11 +257,11 @@ def from_environ(environ):
 def main(argv):
     if len(argv) > 1:
         sys.stderr.write("usage: python3 -m sendmail_shim.config [FILE]\n")
-        return 64
+        return EX_USAGE
     _, problems = load(argv[0], required=True) if argv else load_set()
     for problem in problems:
         sys.stderr.write(f"sendmail-shim: {problem}\n")
-    return 78 if problems else 0
+    return EX_CONFIG if problems else EX_OK
 
 
 if __name__ == "__main__":

@@ -9,15 +9,6 @@ ENV_UID = "SENDMAIL_SHIM_CALLER_UID"
 ENV_GID = "SENDMAIL_SHIM_CALLER_GID"
 
 
-class Identity:
-    def __init__(self, uid, gid, name, trusted_launcher):
-        self.uid = uid
-        self.gid = gid
-        # None when the uid has no passwd entry.
-        self.name = name
-        self.trusted_launcher = trusted_launcher
-
-
 def _decimal(value):
     if value and value.isascii() and value.isdigit():
         return int(value)
@@ -31,8 +22,8 @@ def _service_uid(service_user):
         return None
 
 
-def caller(service_user, environ):
-    """The real calling user.
+def caller_ids(service_user, environ):
+    """The real calling user's (uid, gid), and whether they are the launcher's.
 
     The launcher's SENDMAIL_SHIM_CALLER_UID/_GID are believed only when this process's real uid is the
     service user's: only root can start a process as that user with an environment of its choosing.
@@ -44,7 +35,7 @@ def caller(service_user, environ):
     env_gid = _decimal(environ.get(ENV_GID))
     if env_uid is not None and env_gid is not None and _service_uid(service_user) == uid:
         uid, gid, trusted = env_uid, env_gid, True
-    return Identity(uid, gid, user_name(uid), trusted)
+    return uid, gid, trusted
 
 
 def user_name(uid):

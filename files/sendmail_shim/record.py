@@ -346,13 +346,13 @@ class Record:
         return dumps(self.fields, _quote_ascii).replace("\x7f", "\\u007f").encode("ascii")
 
 
-def build(invocation, sink, sender, recipients, headers, *, extra=None, line_limit=None):
-    """The record of one message, in the configured layout, within `line_limit` bytes (the configured
-    `max_line_bytes` by default).
+def build(origin, options, envelope, headers, sink, *, log_format, line_limit, extra=None):
+    """The record of one message (`sink`, a message.Sink), in `log_format`, within `line_limit` bytes.
 
-    `invocation` (core.Invocation) says who handed the message over, how and where; `extra` is merged
-    into `sendmail_shim` (the SMTP session, an error). The rescue passes what it can still trust: no
-    options and no headers (None) when those may be what failed.
+    `origin` (core.Origin) says who handed the message over, how and where; `options` (cli.Options) what
+    its command line asked for; `envelope` is (sender, recipients); `headers` the parsed header
+    (headers.Headers); `extra` is merged into `sendmail_shim` (the SMTP session, an error). The rescue
+    passes what it can still trust: no options and no headers (None) when those may be what failed.
 
     The message gets a fair share of the line: the caller-chosen values (header-derived fields, argv,
     recipients) are cut, largest first, until the message has at least half the line or all it could
@@ -360,22 +360,21 @@ def build(invocation, sink, sender, recipients, headers, *, extra=None, line_lim
     """
     event_id = new_id()
     precise, seconds = timestamp()
-    cfg = invocation.cfg
-    room = (cfg.max_line_bytes if line_limit is None else line_limit) - _SLACK
+    room = line_limit - _SLACK
     data = bytes(sink.kept)
-    if cfg.log_format == "classic":
-        fields = _classic(invocation, seconds)
+    if log_format == "classic":
+        fields = _classic(origin, seconds)
     else:
-        fields = _ecs(invocation, (event_id, precise), (sender, recipients), headers, extra)
+        fields = _ecs(origin, options, (event_id, precise), envelope, headers, extra=extra)
     cuts, size = _fit(fields, room - min(room // 2, _worst_cost(len(data))))
     if cuts:
-        (fields if cfg.log_format == "classic" else fields["sendmail_shim"])["cut"] = cuts
+        (fields if log_format == "classic" else fields["sendmail_shim"])["cut"] = cuts
         size = _measure(fields)
     # Everything but the message is measured: the message gets what is left of the line.
     budget = room - size
     literal, b64, kept, truncated = encode_message(data, sink.truncated, max(0, budget))
     del data
-    if cfg.log_format == "classic":
+    if log_format == "classic":
         fields["body"] = literal
         # Only when needed, so that records of ordinary messages keep exactly the original fields.
         if b64 is not None:
@@ -395,13 +394,14 @@ def build(invocation, sink, sender, recipients, headers, *, extra=None, line_lim
     return Record(fields, event_id, kept)
 
 
-def _classic(invocation, seconds):
+def _classic(origin, seconds):
     """The original Go sendmail-shim's fields (schema.CLASSIC_FIELDS), in its order; build adds the body."""
-    caller = invocation.caller
+    caller = origin.caller
     fields = {"time": seconds, "uid": str(caller.uid)}
     if caller.name is not None:
         fields["username"] = caller.name
-    fields["arguments"] = invocation.argv[1:]
+    # A list, not the origin's tuple: _fit cuts the str and list values that do not fit.
+    fields["arguments"] = list(origin.argv[1:])
     return fields
 
 
@@ -434,13 +434,13 @@ def _header_fields(event_id, headers, caller, hostname):
     return email, made
 
 
-def _ecs(invocation, event, envelope, headers, extra):
+def _ecs(origin, options, event, envelope, headers, *, extra):
     event_id, precise = event
     sender, recipients = envelope
-    caller = invocation.caller
-    argv = invocation.argv
-    options = invocation.options
-    email, made = _header_fields(event_id, headers, caller, invocation.hostname)
+    caller = origin.caller
+    # A list, not the origin's tuple: _fit cuts the str and list values that do not fit.
+    argv = list(origin.argv)
+    email, made = _header_fields(event_id, headers, caller, origin.hostname)
     # Dotted paths, nested by schema.nest: the fields readers rely on are spelled by the schema's names.
     flat = {
         schema.TIMESTAMP: precise,
@@ -452,7 +452,7 @@ def _ecs(invocation, event, envelope, headers, extra):
         "event.dataset": "sendmail_shim.mail",
         "event.module": "sendmail_shim",
         schema.EVENT_ID: event_id,
-        schema.HOST: invocation.hostname,
+        schema.HOST: origin.hostname,
         schema.USER_ID: str(caller.uid),
         schema.USER_NAME: caller.name or str(caller.uid),
         "group.id": str(caller.gid),
@@ -462,7 +462,7 @@ def _ecs(invocation, event, envelope, headers, extra):
         "process.args_count": len(argv),
         "process.parent": _nonempty({"pid": caller.parent_pid, "name": caller.parent_name}),
         "email": email,
-        schema.ENTRY: invocation.entry,
+        schema.ENTRY: origin.entry,
         "sendmail_shim.mode": options.mode_name if options is not None else None,
         "sendmail_shim.envelope.sender": sender,
         schema.RECIPIENTS: recipients,

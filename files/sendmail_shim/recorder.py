@@ -27,6 +27,7 @@ import threading
 import time
 
 from sendmail_shim import config, core, identity, logwriter, message
+from sendmail_shim.sysexits import EX_OK, EX_OSERR, EX_USAGE
 
 MAGIC = b"SSHM"
 VERSION = 2
@@ -46,9 +47,6 @@ _FIRST_FD = 3
 SUBUID_PATH = "/etc/subuid"
 # A uid refused again within this many seconds is not logged again: refusals cost no journal flood.
 REFUSAL_LOG_SECONDS = 60
-EX_OK = 0
-EX_USAGE = 64
-EX_OSERR = 71
 
 
 class Refused(Exception):
@@ -159,8 +157,8 @@ def _record(argv, peer, fds, writers):
         uid, gid, identity.user_name(uid), pid, parent_pid=parent_pid, parent_name=parent_name
     )
     inv = core.Invocation(
-        argv, caller, core.Fds(*fds), cfg, config_problems=problems,
-        hostname=cfg.hostname or os.uname().nodename, entry="recorder",
+        core.Origin(argv, caller, config.hostname(cfg), "recorder"), core.Fds(*fds), cfg,
+        config_problems=problems,
         budget=message.Budget(cfg.recorder_max_input_bytes, cfg.recorder_max_input_seconds),
         writer=writers,
     )  # fmt: skip

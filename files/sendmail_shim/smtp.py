@@ -6,6 +6,7 @@ buffered stdin and answered in order, which is all PIPELINING asks of a server.
 """
 
 from sendmail_shim import headers, message
+from sendmail_shim.sysexits import EX_OK, EX_TEMPFAIL
 
 MAX_COMMAND = 2048
 MAX_RECIPIENTS = 1000
@@ -59,7 +60,8 @@ class Session:
         self.reply(line)
 
     def run(self):
-        """Serve until QUIT or end of input; the exit status: 0, or 75 if a message went to the fallback."""
+        """Serve until QUIT or end of input; the exit status: EX_OK, or EX_TEMPFAIL if a message went to the
+        fallback."""
         try:
             self.reply(f"220 {self.hostname} ESMTP sendmail-shim")
             while True:
@@ -74,7 +76,7 @@ class Session:
                     break
         except _Closed:
             pass
-        return 75 if self.fallback_used else 0
+        return EX_TEMPFAIL if self.fallback_used else EX_OK
 
     def _discard_rest_of_line(self):
         while True:

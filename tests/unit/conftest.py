@@ -34,7 +34,7 @@ class Syslog:
 
 @pytest.fixture(autouse=True)
 def _signal_mask():
-    """app.main run in this process holds signals until the process exits (app.Context.hold_signals):
+    """app.main run in this process holds signals until the process exits (core._Progress.hold_signals):
     here the test ends instead, and the next one (and its children) gets the mask back."""
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     yield

@@ -118,10 +118,24 @@ def test_invoked_as_is_argv0(shim):
 
 def test_missing_config_file_means_defaults(tmp_path):
     inv = app.invocation(["sendmail"], {})
-    assert inv.config_problems == [] or inv.cfg.path == "/etc/sendmail-shim.conf"
+    assert inv.config_problems == () or inv.cfg.path == "/etc/sendmail-shim.conf"
     if not os.path.exists("/etc/sendmail-shim.conf"):
         assert inv.cfg.log_path == "/var/log/sendmail-shim/mail.ndjson"
         assert inv.cfg.max_message_bytes == 8 << 20
+
+
+def test_the_core_values_are_frozen(tmp_path):
+    """The entry point's values reach the core as built: no field is set after (options are passed down)."""
+    inv = app.invocation(["sendmail", "-i", "root"], config_environ(tmp_path, hostname="mail.example"))
+    assert (inv.origin.argv, inv.origin.hostname, inv.origin.entry) == (
+        ("sendmail", "-i", "root"),
+        "mail.example",
+        "exec",
+    )
+    for value, name in ((inv, "cfg"), (inv, "options"), (inv.origin, "argv"), (inv.origin.caller, "uid"),
+                        (inv.fds, "stdin")):  # fmt: skip
+        with pytest.raises(AttributeError, match="frozen"):
+            setattr(value, name, None)
 
 
 def test_config_error_keeps_the_message_in_syslog_and_exits_75(shim):
@@ -273,7 +287,7 @@ def test_error_before_reading_still_reads_and_keeps_the_message(tmp_path, monkey
     def broken(*args, **kwargs):
         raise OSError("identity lookup failed")
 
-    monkeypatch.setattr(app.identity, "caller", broken)
+    monkeypatch.setattr(app.identity, "caller_ids", broken)
     r, w = os.pipe()
     os.write(w, b"early")
     os.close(w)

@@ -6,8 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from sendmail_shim import fallback, headers, record
-from shimtest import CRON_MESSAGE, make_invocation, sink_of, strict_loads
+from sendmail_shim import fallback
+from shimtest import CRON_MESSAGE, build_record, config_of, strict_loads
 
 
 def test_parts_never_begin_or_end_with_a_space_and_join_back():
@@ -18,10 +18,10 @@ def test_parts_never_begin_or_end_with_a_space_and_join_back():
 
 
 def test_record_arrives_in_syslog_and_reassembles(tmp_path, syslog):
-    inv = make_invocation(tmp_path, syslog_socket=syslog.path, syslog_facility="local3")
+    cfg = config_of(tmp_path, syslog_socket=syslog.path, syslog_facility="local3")
     data = CRON_MESSAGE + "é\x00\x7f".encode() * 3000 + b"\xff"
-    rec = record.build(inv, sink_of(data), "root@h", ["root"], headers.parse(data))
-    where = fallback.keep(inv.cfg, rec, "cannot append: testing", 2)
+    rec = build_record(data, ("root@h", ["root"]))
+    where = fallback.keep(cfg, rec, "cannot append: testing", 2)
     assert rec.event_id in where
     datagrams = syslog.received()
     # The notice is an err (3) of local3 (19); the parts are info (6).
@@ -34,18 +34,18 @@ def test_record_arrives_in_syslog_and_reassembles(tmp_path, syslog):
 
 
 def test_without_a_syslog_socket_the_record_goes_to_stderr(tmp_path, capfd):
-    inv = make_invocation(tmp_path, syslog_socket=str(tmp_path / "nothing-here"))
-    rec = record.build(inv, sink_of(b"hello"), "s", [], headers.parse(b""))
-    where = fallback.keep(inv.cfg, rec, "testing", 2)
+    cfg = config_of(tmp_path, syslog_socket=str(tmp_path / "nothing-here"))
+    rec = build_record(b"hello")
+    where = fallback.keep(cfg, rec, "testing", 2)
     assert where.startswith("on stderr")
     err = capfd.readouterr().err
     assert strict_loads(err.splitlines()[-1])["message"] == "hello"
 
 
 def test_fallback_none_skips_syslog(tmp_path, capfd, syslog):
-    inv = make_invocation(tmp_path, syslog_socket=syslog.path, fallback="none")
-    rec = record.build(inv, sink_of(b"hello"), "s", [], headers.parse(b""))
-    assert "fallback = none" in fallback.keep(inv.cfg, rec, "testing", 2)
+    cfg = config_of(tmp_path, syslog_socket=syslog.path, fallback="none")
+    rec = build_record(b"hello")
+    assert "fallback = none" in fallback.keep(cfg, rec, "testing", 2)
     assert syslog.received() == []
     assert strict_loads(capfd.readouterr().err.splitlines()[-1])["message"] == "hello"
 

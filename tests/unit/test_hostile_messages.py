@@ -17,23 +17,30 @@ import time
 import pytest
 from sendmail_shim import app, cli, core, fallback, headers, logwriter, record
 from shimtest import (
+    DEFAULT_ARGV,
+    DEFAULTS,
     ENTRY,
     FILES,
     PYTHON,
     config_environ,
-    make_invocation,
     message_bytes,
+    message_origin,
     parse_record,
     sink_of,
 )
 
 
-def build(inv, data, recipients=(), sender="s@x"):
-    """The record line of `data` and the record, as a strict reader sees them."""
-    sink = sink_of(data, inv.cfg.max_message_bytes)
+def build(data, recipients=(), sender="s@x", *, argv=DEFAULT_ARGV, log_format=DEFAULTS.log_format,
+          line_limit=DEFAULTS.max_line_bytes):  # fmt: skip
+    """The record of `data` handed over with `argv`, as a strict reader sees it, and its line."""
+    origin, options = message_origin(argv)
+    sink = sink_of(data)
     hdrs = headers.parse(sink.kept)
-    rcpts = list(recipients) + (hdrs.recipients() if inv.options.extract_recipients else [])
-    line = record.build(inv, sink, sender, rcpts, hdrs).line()
+    rcpts = list(recipients) + (hdrs.recipients() if options.extract_recipients else [])
+    rec = record.build(
+        origin, options, (sender, rcpts), hdrs, sink, log_format=log_format, line_limit=line_limit
+    )
+    line = rec.line()
     return parse_record(line), line
 
 
@@ -76,15 +83,14 @@ def _canonical(name):
         return None  # a Windows-only name such as "mbcs" or "ansi"
 
 
-def test_every_charset_name_gives_a_record(tmp_path):
+def test_every_charset_name_gives_a_record():
     """Every codec name in encodings.aliases, with bytes that some codecs turn into lone surrogates:
     the record is strict UTF-8; a word decodes only with a text charset, else stays as written."""
-    inv = make_invocation(tmp_path)
     decoded_with = set()
     for name in _charset_names():
         for payload in HOSTILE_PAYLOADS:
             word = f"=?{name}?B?{base64.b64encode(payload).decode()}?="
-            rec, line = build(inv, f"Subject: {word}\n\nbody\n".encode())
+            rec, line = build(f"Subject: {word}\n\nbody\n".encode())
             line.decode("utf-8")  # strict: no surrogate made it through
             subject = rec["email"]["subject"]
             if _canonical(name) in NOT_CHARSETS or _canonical(name) is None:
@@ -115,12 +121,11 @@ def _address_headers(count, width):
     return "".join(f"{name}: {addresses}\n" for name in ("To", "Cc", "Bcc", "Resent-To", "From")).encode()
 
 
-def test_many_long_address_headers_stay_under_the_cap(tmp_path):
+def test_many_long_address_headers_stay_under_the_cap():
     limit = 65536
-    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i"), max_line_bytes=limit)
     body = b"line of body text\n" * 4000
     data = _address_headers(2000, 40) + b"Subject: s\n\n" + body
-    rec, line = build(inv, data)
+    rec, line = build(data, argv=("sendmail", "-t", "-i"), line_limit=limit)
     assert len(line) <= limit
     kept = rec["sendmail_shim"]["message"]
     assert message_bytes(rec) == data[: kept["kept_bytes"]]
@@ -137,11 +142,10 @@ def test_many_long_address_headers_stay_under_the_cap(tmp_path):
     }  # fmt: skip
 
 
-def test_huge_argv_is_cut_to_the_cap(tmp_path):
+def test_huge_argv_is_cut_to_the_cap():
     limit = 65536
     argv = ("sendmail", "-i", *[f"rcpt{i}@example.org" for i in range(20000)])
-    inv = make_invocation(tmp_path, argv=argv, max_line_bytes=limit)
-    rec, line = build(inv, b"Subject: s\n\nhello\n", recipients=argv[2:])
+    rec, line = build(b"Subject: s\n\nhello\n", recipients=argv[2:], argv=argv, line_limit=limit)
     assert len(line) <= limit
     assert rec["message"] == "Subject: s\n\nhello\n"
     cuts = {cut["field"]: cut for cut in rec["sendmail_shim"]["cut"]}
@@ -149,11 +153,10 @@ def test_huge_argv_is_cut_to_the_cap(tmp_path):
     assert cuts["sendmail_shim.envelope.recipients"]["total"] == 20000
 
 
-def test_classic_layout_keeps_the_cap_and_says_what_it_cut(tmp_path):
+def test_classic_layout_keeps_the_cap_and_says_what_it_cut():
     limit = 65536
     argv = ("sendmail", "-i", *[f"rcpt{i}@example.org" for i in range(20000)])
-    inv = make_invocation(tmp_path, argv=argv, max_line_bytes=limit, log_format="classic")
-    rec, line = build(inv, b"Subject: s\n\nhello\n")
+    rec, line = build(b"Subject: s\n\nhello\n", argv=argv, line_limit=limit, log_format="classic")
     assert len(line) <= limit
     assert rec["body"] == "Subject: s\n\nhello\n"
     (cut,) = rec["cut"]
@@ -166,12 +169,11 @@ def _plain_text(size):
     return (line * (size // len(line) + 1))[:size]
 
 
-def test_8_mib_plain_text_is_kept_whole_as_text(tmp_path):
+def test_8_mib_plain_text_is_kept_whole_as_text():
     """What docs/record.md promises for an 8 MiB plain-text message at the default settings."""
-    inv = make_invocation(tmp_path)
     head = b"From: cron@host\nTo: root\nSubject: report\n\n"
     data = head + _plain_text((8 << 20) - len(head))
-    rec, line = build(inv, data, recipients=["root"])
+    rec, line = build(data, recipients=["root"])
     kept = rec["sendmail_shim"]["message"]
     assert kept["kept_bytes"] == kept["bytes"] == 8 << 20
     assert kept["truncated"] is False and "base64" not in kept
@@ -179,16 +181,15 @@ def test_8_mib_plain_text_is_kept_whole_as_text(tmp_path):
     assert len(line) < 9_000_000
 
 
-def test_8_mib_plain_text_with_huge_headers_keeps_a_text_prefix(tmp_path):
-    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i"))
+def test_8_mib_plain_text_with_huge_headers_keeps_a_text_prefix():
     head = _address_headers(40000, 60) + b"Subject: report\n\n"
     data = head + _plain_text((8 << 20) - len(head))
-    rec, line = build(inv, data)
-    assert len(line) <= inv.cfg.max_line_bytes
+    rec, line = build(data, argv=("sendmail", "-t", "-i"))
+    assert len(line) <= DEFAULTS.max_line_bytes
     kept = rec["sendmail_shim"]["message"]
     assert "base64" not in kept
     assert kept["truncated"] is True
-    assert kept["kept_bytes"] >= inv.cfg.max_line_bytes // 2 - 65536
+    assert kept["kept_bytes"] >= DEFAULTS.max_line_bytes // 2 - 65536
     assert rec["message"].encode() == data[: kept["kept_bytes"]]
 
 
@@ -200,11 +201,10 @@ def test_t_recipient_after_many_fields_is_found(tmp_path):
     assert headers.parse(data).recipients() == ["late@example.org"]
 
 
-def test_one_long_to_gives_every_address(tmp_path):
+def test_one_long_to_gives_every_address():
     addresses = [f"user{i}@example.org" for i in range(5000)]
     data = ("To: " + ", ".join(addresses) + "\n\nbody\n").encode()
-    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i"))
-    rec, _ = build(inv, data)
+    rec, _ = build(data, argv=("sendmail", "-t", "-i"))
     assert rec["sendmail_shim"]["envelope"]["recipients"] == addresses
     assert "cut" not in rec["sendmail_shim"]
 
@@ -221,9 +221,9 @@ def test_address_literals(value, addresses):
     assert headers.parse_addresses(value) == addresses
 
 
-def test_address_literal_on_the_command_line(tmp_path):
-    inv = make_invocation(tmp_path, argv=("sendmail", "-i", "root@[IPv6:2001:db8::2]"))
-    assert core.command_line_recipients(inv) == ["root@[IPv6:2001:db8::2]"]
+def test_address_literal_on_the_command_line():
+    options = cli.parse(["-i", "root@[IPv6:2001:db8::2]"], "sendmail")
+    assert core.command_line_recipients(options) == ["root@[IPv6:2001:db8::2]"]
 
 
 # 4. Impossible dates stay in the raw headers only.
@@ -247,8 +247,8 @@ def test_impossible_dates(value, rfc3339):
     assert headers.parse_date(value) == rfc3339
 
 
-def test_impossible_date_is_not_in_the_record(tmp_path):
-    rec, _ = build(make_invocation(tmp_path), b"Date: Mon, 31 Feb 2025 10:00:00 +0000\n\nx\n")
+def test_impossible_date_is_not_in_the_record():
+    rec, _ = build(b"Date: Mon, 31 Feb 2025 10:00:00 +0000\n\nx\n")
     assert "origination_timestamp" not in rec["email"]
     assert "31 Feb" in rec["message"]
 
@@ -395,10 +395,9 @@ def test_sendmail_boolean_option_values(args, ignore_dots, recipients):
     assert (opts.ignore_dots, opts.recipients) == (ignore_dots, recipients)
 
 
-def test_bare_cr_line_ends(tmp_path):
+def test_bare_cr_line_ends():
     data = b"From: a@x\rTo: b@y, c@z\rSubject: old mac\r\rbody\rmore\r"
-    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i"))
-    rec, _ = build(inv, data)
+    rec, _ = build(data, argv=("sendmail", "-t", "-i"))
     assert rec["email"]["subject"] == "old mac"
     assert rec["sendmail_shim"]["envelope"]["recipients"] == ["b@y", "c@z"]
     assert message_bytes(rec) == data

@@ -9,7 +9,15 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sendmail_shim import app, cli, core, headers, record
-from shimtest import config_environ, make_invocation, message_bytes, parse_record, sink_of, strict_loads
+from shimtest import (
+    build_record,
+    config_environ,
+    config_of,
+    message_bytes,
+    message_origin,
+    parse_record,
+    strict_loads,
+)
 
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -19,10 +27,8 @@ arguments = st.lists(st.text(max_size=12), max_size=8)
 
 @SETTINGS
 @given(data=st.binary(max_size=4096), cap=st.integers(min_value=0, max_value=5000))
-def test_any_bytes_give_strict_json_and_the_exact_bytes(tmp_path, data, cap):
-    inv = make_invocation(tmp_path)
-    sink = sink_of(data, cap)
-    line = record.build(inv, sink, "s", [], headers.parse(sink.kept)).line()
+def test_any_bytes_give_strict_json_and_the_exact_bytes(data, cap):
+    line = build_record(data, cap=cap).line()
     rec = strict_loads(line)
     kept = rec["sendmail_shim"]["message"]
     assert message_bytes(rec) == data[: kept["kept_bytes"]]
@@ -33,9 +39,8 @@ def test_any_bytes_give_strict_json_and_the_exact_bytes(tmp_path, data, cap):
 
 @SETTINGS
 @given(data=st.binary(max_size=2048))
-def test_any_bytes_in_classic_format(tmp_path, data):
-    inv = make_invocation(tmp_path, log_format="classic")
-    rec = strict_loads(record.build(inv, sink_of(data), "s", [], headers.parse(data)).line())
+def test_any_bytes_in_classic_format(data):
+    rec = strict_loads(build_record(data, log_format="classic").line())
     exact = (
         __import__("base64").b64decode(rec["body_base64"]) if "body_base64" in rec else rec["body"].encode()
     )
@@ -153,16 +158,17 @@ def header_blocks(draw):
 )
 def test_fuzzed_headers_give_one_capped_record_with_exact_bytes(tmp_path, head, body, cap):
     data = head + body
-    inv = make_invocation(tmp_path, argv=("sendmail", "-t", "-i", "cmd@[IPv6:2001:db8::1]"))
-    inv.cfg.max_line_bytes = cap
+    cfg = config_of(tmp_path)
+    # Below the least a config file may set: the property holds at any cap.
+    cfg.max_line_bytes = cap
     log = tmp_path / "mail.ndjson"
     log.unlink(missing_ok=True)
     r, w = os.pipe()
     os.write(w, data)
     os.close(w)
-    inv.fds.stdin = r
+    origin, _ = message_origin(("sendmail", "-t", "-i", "cmd@[IPv6:2001:db8::1]"))
     try:
-        status = core.handle(inv)
+        status = core.handle(core.Invocation(origin, core.Fds(r), cfg))
     finally:
         os.close(r)
     assert status == 0

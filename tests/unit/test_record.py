@@ -8,25 +8,31 @@ import re
 
 import pytest
 from sendmail_shim import headers, record
-from shimtest import CRON_MESSAGE, make_invocation, message_bytes, sink_of, strict_loads
+from shimtest import (
+    CRON_MESSAGE,
+    DEFAULTS,
+    build_record,
+    message_bytes,
+    message_origin,
+    sink_of,
+    strict_loads,
+)
 
 
-def build(tmp_path, data, argv=("sendmail", "-i", "root"), cap=8 << 20, **settings):
-    inv = make_invocation(tmp_path, argv, **settings)
-    sink = sink_of(data, cap)
-    rec = record.build(inv, sink, "root@host", ["root"], headers.parse(sink.kept))
-    line = rec.line()
+def build(data, **given):
+    """The record of `data` sent by root@host to root, as a strict reader sees it, and its line."""
+    line = build_record(data, ("root@host", ["root"]), **given).line()
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     return strict_loads(line), line
 
 
-def test_ecs_fields(tmp_path):
+def test_ecs_fields():
     data = (
         b"From: Cron Daemon <root@host>\nTo: a@x, B <b@x>\nCc: c@x\nBcc: d@x\n"
         b"Subject: =?UTF-8?Q?caf=C3=A9?=\nMessage-ID: <123@host>\nDate: Tue, 25 Nov 2025 11:57:03 +0100\n"
         b"X-Mailer: PHP/8.2\nContent-Type: text/plain; charset=utf-8\n\nbody\n"
     )
-    rec, _ = build(tmp_path, data, hostname="mail.example")
+    rec, _ = build(data, hostname="mail.example")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", rec["@timestamp"])
     assert rec["ecs"]["version"]
     assert rec["event"]["kind"] == "event"
@@ -64,13 +70,13 @@ def test_ecs_fields(tmp_path):
     assert rec["message"] == data.decode()
 
 
-def test_each_record_has_its_own_id(tmp_path):
-    ids = {build(tmp_path, b"x")[0]["event"]["id"] for _ in range(20)}
+def test_each_record_has_its_own_id():
+    ids = {build(b"x")[0]["event"]["id"] for _ in range(20)}
     assert len(ids) == 20
 
 
-def test_classic_layout_is_the_go_shims(tmp_path):
-    rec, _ = build(tmp_path, CRON_MESSAGE, argv=("/usr/sbin/sendmail", "-t"), log_format="classic")
+def test_classic_layout_is_the_go_shims():
+    rec, _ = build(CRON_MESSAGE, argv=("/usr/sbin/sendmail", "-t"), log_format="classic")
     assert list(rec) == ["time", "uid", "username", "arguments", "body"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rec["time"])
     assert rec["uid"] == str(os.getuid())
@@ -78,31 +84,31 @@ def test_classic_layout_is_the_go_shims(tmp_path):
     assert rec["body"] == CRON_MESSAGE.decode()
 
 
-def test_classic_keeps_exact_bytes_when_needed(tmp_path):
+def test_classic_keeps_exact_bytes_when_needed():
     data = b"Subject: x\n\n\xff\xfe\x00 latin-1 caf\xe9\n"
-    rec, _ = build(tmp_path, data, log_format="classic")
+    rec, _ = build(data, log_format="classic")
     assert base64.b64decode(rec["body_base64"]) == data
     assert "\ufffd" in rec["body"]
 
 
-def test_non_utf8_and_nul_bytes(tmp_path):
+def test_non_utf8_and_nul_bytes():
     data = b"Subject: \xe9t\xe9\n\nNUL:\x00 bad:\xc3\x28 \xed\xa0\x80 end\n"
-    rec, line = build(tmp_path, data)
+    rec, line = build(data)
     assert message_bytes(rec) == data
     assert "\ufffd" in rec["message"]
     line.decode("utf-8")  # strict UTF-8, no surrogates
 
 
-def test_valid_utf8_with_nul_stays_text(tmp_path):
+def test_valid_utf8_with_nul_stays_text():
     data = b"a\x00b\x1b[0m\x7f\xe2\x82\xac"
-    rec, _ = build(tmp_path, data)
+    rec, _ = build(data)
     assert "base64" not in rec["sendmail_shim"]["message"]
     assert rec["message"].encode() == data
 
 
-def test_truncation_keeps_whole_characters(tmp_path):
+def test_truncation_keeps_whole_characters():
     data = "€".encode() * 100
-    rec, _ = build(tmp_path, data, cap=10)
+    rec, _ = build(data, cap=10)
     kept = rec["sendmail_shim"]["message"]
     assert kept["truncated"] is True
     assert kept["bytes"] == 300
@@ -119,9 +125,9 @@ def test_truncation_keeps_whole_characters(tmp_path):
         "\U0001f600".encode() * (1 << 19),
     ],
 )
-def test_worst_case_bytes_stay_under_the_line_limit(tmp_path, data):
+def test_worst_case_bytes_stay_under_the_line_limit(data):
     limit = 1 << 20
-    rec, line = build(tmp_path, data, max_line_bytes=limit)
+    rec, line = build(data, line_limit=limit)
     assert len(line) <= limit
     kept = rec["sendmail_shim"]["message"]
     assert kept["truncated"] is True
@@ -130,22 +136,21 @@ def test_worst_case_bytes_stay_under_the_line_limit(tmp_path, data):
     assert kept["kept_bytes"] > limit // 2
 
 
-def test_default_limits_keep_worst_case_lines_under_10_mib(tmp_path):
+def test_default_limits_keep_worst_case_lines_under_10_mib():
     data = os.urandom(8 << 20)
-    _, line = build(tmp_path, data)
+    _, line = build(data)
     assert len(line) < 10 * 1024 * 1024
 
 
-def test_surrogates_in_argv_become_replacement_characters(tmp_path):
-    rec, line = build(tmp_path, b"x", argv=("sendmail", "caf\udce9@x"))
+def test_surrogates_in_argv_become_replacement_characters():
+    rec, line = build(b"x", argv=("sendmail", "caf\udce9@x"))
     line.decode("utf-8")
     assert rec["process"]["args"][1] == "caf\ufffd@x"
 
 
-def test_ascii_line_is_the_same_record(tmp_path):
-    inv = make_invocation(tmp_path)
+def test_ascii_line_is_the_same_record():
     data = b"Subject: \xc3\xa9\x7f\n\n\xff"
-    rec = record.build(inv, sink_of(data), "s", [], headers.parse(data))
+    rec = build_record(data)
     ascii_line = rec.ascii_line()
     assert ascii_line.isascii() and b"\x7f" not in ascii_line
     assert strict_loads(ascii_line) == strict_loads(rec.line())
@@ -171,12 +176,15 @@ def test_the_c_encoder_writes_what_the_python_one_writes():
 
 
 @pytest.mark.parametrize("log_format", ["ecs", "classic"])
-def test_a_budget_stop_is_flagged_and_an_ordinary_record_has_no_flag(tmp_path, log_format):
-    inv = make_invocation(tmp_path, log_format=log_format)
-    plain = strict_loads(record.build(inv, sink_of(b"x"), "s", [], headers.parse(b"")).line())
+def test_a_budget_stop_is_flagged_and_an_ordinary_record_has_no_flag(log_format):
+    plain = strict_loads(build_record(b"x", log_format=log_format).line())
+    origin, options = message_origin()
     stopped_sink = sink_of(b"Subject: s\n\npart")
     stopped_sink.budget_exceeded = "seconds"
-    stopped = strict_loads(record.build(inv, stopped_sink, "s", [], headers.parse(stopped_sink.kept)).line())
+    stopped = strict_loads(
+        record.build(origin, options, ("s", []), headers.parse(stopped_sink.kept), stopped_sink,
+                     log_format=log_format, line_limit=DEFAULTS.max_line_bytes).line()
+    )  # fmt: skip
     if log_format == "ecs":
         assert "budget_exceeded" not in plain["sendmail_shim"]["message"]
         assert stopped["sendmail_shim"]["message"]["budget_exceeded"] == "seconds"
