@@ -53,10 +53,9 @@ def test_fallback_none_skips_syslog(tmp_path, capfd, syslog):
 def test_the_documented_reassembly_takes_no_part_before_its_notice(tmp_path, syslog):
     """docs/record.md's awk program, run on the messages as `journalctl -o cat` prints them, with a part
     forged before the notice (what `logger -t sendmail-shim` could send)."""
-    inv = make_invocation(tmp_path, syslog_socket=syslog.path)
-    data = CRON_MESSAGE + b"x" * 5000
-    rec = record.build(inv, sink_of(data), "root@h", ["root"], headers.parse(data))
-    fallback.keep(inv.cfg, rec, "cannot append: testing", 2)
+    cfg = config_of(tmp_path, syslog_socket=syslog.path)
+    rec = build_record(CRON_MESSAGE + b"x" * 5000, ("root@h", ["root"]))
+    fallback.keep(cfg, rec, "cannot append: testing", 2)
     messages = [re.sub(r"^<\d+>.*? sendmail-shim\[\d+\]: ", "", d) for d in syslog.received()]
     forged = f'{rec.event_id} 1/1 {{"forged": true}}'
     recipe = (Path(__file__).resolve().parents[2] / "docs" / "record.md").read_text()
