@@ -3,6 +3,7 @@
 """Assembles the Ansible collection from this repository's layout and builds its tarball.
 
     scripts/build-collection.py [--namespace NS] [--out DIR] [--release]
+    scripts/build-collection.py --layout-module    # rewrites module_utils/sendmail_shim_layout.py
 
 The collection is assembled, never kept as a second copy: roles/ and playbooks/ are copied as they are,
 library/ becomes plugins/modules/, module_utils/ plugins/module_utils/ and filter_plugins/
@@ -10,6 +11,8 @@ plugins/filter/ (links are followed, so the collection holds the files they poin
 the collection's own README and meta/runtime.yml, and galaxy.yml is written here with the version that
 scripts/version.py derives from the one version source (the shim's __version__), in SemVer's spelling:
 a development build's by default, the plain release with --release.
+The modules run on hosts where no layout.json is shipped: the build writes the layout's paths into
+plugins/module_utils/sendmail_shim_layout.py (the checkout keeps the same file, which a test compares).
 Prints the tarball's path.
 """
 
@@ -37,8 +40,8 @@ CONTENT = {
     "plugins/filter": "filter_plugins",
     "playbooks": "playbooks",
 }
-# Collections the role and playbooks call by FQCN, beyond ansible.builtin.
-DEPENDENCIES_FILE = "collection/dependencies.json"
+LAYOUT_FILE = "files/sendmail_shim/layout.json"
+LAYOUT_MODULE = "module_utils/sendmail_shim_layout.py"
 # ansible-test's validate-modules asks every module for ansible-core's own licence header; these are MIT,
 # so each ansible-core from requires_ansible (meta/runtime.yml) on gets an ignore file that waives it.
 SANITY_CORE_VERSIONS = [f"2.{minor}" for minor in range(16, 22)]
@@ -54,8 +57,21 @@ def version(release):
     return printed.stdout.strip()
 
 
+def layout_module(layout):
+    """The Python source of the layout's paths: each top-level string and the sendmail alternative's."""
+    values = {key: value for key, value in layout.items() if isinstance(value, str)}
+    values["alternative_name"] = layout["alternative"]["name"]
+    values["alternative_link"] = layout["alternative"]["link"]
+    lines = [f"{key.upper()} = {json.dumps(value)}\n" for key, value in values.items()]
+    return (
+        "# SPDX-License-Identifier: MIT\n"
+        f'"""The installed layout for the modules, which run on hosts that have no {LAYOUT_FILE}.\n\n'
+        "Generated from it by scripts/build-collection.py --layout-module: edit the JSON, never this file.\n"
+        '"""\n\n' + "".join(lines)
+    )
+
+
 def galaxy_yml(namespace, collection_version):
-    dependencies = json.loads((ROOT / DEPENDENCIES_FILE).read_text())
     # JSON is YAML: no YAML writer is needed to produce galaxy.yml.
     return json.dumps(
         {
@@ -67,7 +83,7 @@ def galaxy_yml(namespace, collection_version):
             "license": ["MIT"],
             "description": "Replace the MTA on every host by a sendmail that logs each message as JSON.",
             "tags": ["mail", "sendmail", "logging", "debian"],
-            "dependencies": dependencies,
+            "dependencies": {},
             "build_ignore": ["**/__pycache__", "**/*.pyc"],
         },
         indent=2,
@@ -86,6 +102,8 @@ def assemble(stage, namespace, collection_version):
             shutil.copytree(source, target, ignore=ignore_caches)
         else:
             shutil.copy2(source, target)
+    layout = json.loads((ROOT / LAYOUT_FILE).read_text())
+    (stage / "plugins/module_utils" / pathlib.Path(LAYOUT_MODULE).name).write_text(layout_module(layout))
     (stage / "galaxy.yml").write_text(galaxy_yml(namespace, collection_version) + "\n")
     modules = sorted((stage / "plugins/modules").glob("*.py"))
     waivers = "".join(f"plugins/modules/{m.name} {WAIVED_CHECK}\n" for m in modules)
@@ -99,7 +117,11 @@ def main():
     parser.add_argument("--namespace", default=DEFAULT_NAMESPACE)
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "dist")
     parser.add_argument("--release", action="store_true", help="the release version; the tree must be clean")
+    parser.add_argument("--layout-module", action="store_true", help=f"only rewrite {LAYOUT_MODULE}")
     args = parser.parse_args()
+    if args.layout_module:
+        (ROOT / LAYOUT_MODULE).write_text(layout_module(json.loads((ROOT / LAYOUT_FILE).read_text())))
+        return
     collection_version = version(args.release)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sendmail-shim-collection.") as tmp:
