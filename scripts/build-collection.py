@@ -19,6 +19,7 @@ Prints the tarball's path.
 import argparse
 import json
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -43,8 +44,9 @@ CONTENT = {
 LAYOUT_FILE = "files/sendmail_shim/layout.json"
 LAYOUT_MODULE = "module_utils/sendmail_shim_layout.py"
 # ansible-test's validate-modules asks every module for ansible-core's own licence header; these are MIT,
-# so each ansible-core from requires_ansible (meta/runtime.yml) on gets an ignore file that waives it.
-SANITY_CORE_VERSIONS = [f"2.{minor}" for minor in range(16, 22)]
+# so each ansible-core from requires_ansible (meta/runtime.yml) to 2.21 gets an ignore file that waives it.
+RUNTIME_FILE = "collection/meta/runtime.yml"
+NEWEST_SANITY_MINOR = 21
 WAIVED_CHECK = "validate-modules:missing-gplv3-license"
 
 
@@ -69,6 +71,14 @@ def layout_module(layout):
         "Generated from it by scripts/build-collection.py --layout-module: edit the JSON, never this file.\n"
         '"""\n\n' + "".join(lines)
     )
+
+
+def oldest_core_minor():
+    """The minor version of requires_ansible's lower bound: >=2.18.0 gives 18."""
+    found = re.search(r'^requires_ansible: ">=2\.(\d+)', (ROOT / RUNTIME_FILE).read_text(), re.MULTILINE)
+    if not found:
+        sys.exit(f'build-collection: no requires_ansible ">=2.N" in {RUNTIME_FILE}')
+    return int(found.group(1))
 
 
 def galaxy_yml(namespace, collection_version):
@@ -108,8 +118,8 @@ def assemble(stage, namespace, collection_version):
     modules = sorted((stage / "plugins/modules").glob("*.py"))
     waivers = "".join(f"plugins/modules/{m.name} {WAIVED_CHECK}\n" for m in modules)
     (stage / "tests/sanity").mkdir(parents=True)
-    for core in SANITY_CORE_VERSIONS:
-        (stage / f"tests/sanity/ignore-{core}.txt").write_text(waivers)
+    for minor in range(oldest_core_minor(), NEWEST_SANITY_MINOR + 1):
+        (stage / f"tests/sanity/ignore-2.{minor}.txt").write_text(waivers)
 
 
 def main():
