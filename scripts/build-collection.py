@@ -8,9 +8,9 @@
 The collection is assembled, never kept as a second copy: roles/ and playbooks/ are copied as they are,
 library/ becomes plugins/modules/, module_utils/ plugins/module_utils/ and filter_plugins/
 plugins/filter/ (links are followed, so the collection holds the files they point to), collection/ holds
-the collection's own README and meta/runtime.yml, and galaxy.yml is written here with the version that
-scripts/version.py derives from the one version source (the shim's __version__), in SemVer's spelling:
-a development build's by default, the plain release with --release.
+the collection's own README, meta/runtime.yml and the molecule scenario users copy, and galaxy.yml is
+written here with the version that scripts/version.py derives from the one version source (the shim's
+__version__), in SemVer's spelling: a development build's by default, the plain release with --release.
 The modules run on hosts where no layout.json is shipped: the build writes the layout's paths into
 plugins/module_utils/sendmail_shim_layout.py (the checkout keeps the same file, which a test compares).
 Prints the tarball's path.
@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -40,6 +41,7 @@ CONTENT = {
     "plugins/module_utils": "module_utils",
     "plugins/filter": "filter_plugins",
     "playbooks": "playbooks",
+    "extensions/molecule/sendmail_shim_example": "collection/extensions/molecule/sendmail_shim_example",
 }
 LAYOUT_FILE = "files/sendmail_shim/layout.json"
 LAYOUT_MODULE = "module_utils/sendmail_shim_layout.py"
@@ -104,7 +106,28 @@ def ignore_caches(_directory, names):
     return [n for n in names if n == "__pycache__" or n.endswith(".pyc")]
 
 
+def links_leaving(root, source):
+    """The links under source (or source itself) that resolve outside root: their content is not ours."""
+    paths = [source, *source.rglob("*")] if source.is_dir() else [source]
+    return [
+        str(p.relative_to(root)) for p in paths if p.is_symlink() and not p.resolve().is_relative_to(root)
+    ]
+
+
+def stray_members(tarball):
+    """Members that are links or whose path leaves the collection: an installed one must stand alone."""
+    with tarfile.open(tarball) as tar:
+        return [
+            m.name
+            for m in tar.getmembers()
+            if m.issym() or m.islnk() or m.name.startswith("/") or ".." in pathlib.PurePosixPath(m.name).parts
+        ]
+
+
 def assemble(stage, namespace, collection_version):
+    leaving = [link for src in CONTENT.values() for link in links_leaving(ROOT, ROOT / src)]
+    if leaving:
+        sys.exit(f"build-collection: links that point outside the repository: {', '.join(leaving)}")
     for dest, src in CONTENT.items():
         source, target = ROOT / src, stage / dest
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +168,12 @@ def main():
     tarball = args.out / f"{args.namespace}-{NAME}-{collection_version}.tar.gz"
     if not tarball.is_file():
         sys.exit(f"build-collection: ansible-galaxy did not write {tarball}")
+    stray = stray_members(tarball)
+    if stray:
+        tarball.unlink()
+        sys.exit(
+            f"build-collection: links or paths outside the collection in the tarball: {', '.join(stray)}"
+        )
     print(tarball)
 
 
