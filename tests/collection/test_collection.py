@@ -422,7 +422,8 @@ def test_a_users_project_with_only_the_release(host, release, tmp_path):
     assert cron["process"]["parent"]["name"] == "cron"
 
     try:
-        tested = shell(molecule, cwd=project, env={**env, "VERSION": deb_version}, timeout=1200)
+        plain = {"VERSION": deb_version, "PY_COLORS": "0", "NO_COLOR": "1"}
+        tested = shell(molecule, cwd=project, env={**env, **plain}, timeout=1200)
     finally:
         podman("rm", "-f", "-t", "5", "sendmail-shim-example", check=False)
     assert "sendmail-shim-example  ok: nobody" in tested.stdout + tested.stderr
