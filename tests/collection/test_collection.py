@@ -102,6 +102,7 @@ def tarball(tmp_path_factory) -> Path:
 
 def install(tarball: Path, root: Path, core: str) -> Path:
     """The tarball installed offline by that ansible-core into root, an empty collections path."""
+    root.mkdir(parents=True, exist_ok=True)
     run(
         "ansible-galaxy", "collection", "install", "--offline", "-p", root, tarball,
         cwd=root, env=tool_env(root, core),
