@@ -7,7 +7,11 @@ import io
 
 from ansible.errors import AnsibleFilterError
 
-from ..module_utils.sendmail_shim_fleet import fleet, fleet_table
+# By FQCN, not relative: ansible-lint also loads this file from filter_plugins/, outside the collection.
+from ansible_collections.mailshim.sendmail_shim.plugins.module_utils.sendmail_shim_fleet import (
+    fleet,
+    fleet_table,
+)
 
 
 def fleet_report(docs, top=15):
