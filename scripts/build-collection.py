@@ -45,6 +45,13 @@ CONTENT = {
 }
 LAYOUT_FILE = "files/sendmail_shim/layout.json"
 LAYOUT_MODULE = "module_utils/sendmail_shim_layout.py"
+LAYOUT_MODULE_HEADER = f"""# SPDX-License-Identifier: MIT
+\"\"\"The installed layout for the modules, which run on hosts that have no {LAYOUT_FILE}.
+
+Generated from it by scripts/build-collection.py --layout-module: edit the JSON, never this file.
+\"\"\"
+
+"""
 # ansible-test's validate-modules asks every module for ansible-core's own licence header; these are MIT,
 # so each ansible-core from requires_ansible (meta/runtime.yml) to 2.21 gets an ignore file that waives it.
 RUNTIME_FILE = "collection/meta/runtime.yml"
@@ -67,12 +74,7 @@ def layout_module(layout):
     values["alternative_name"] = layout["alternative"]["name"]
     values["alternative_link"] = layout["alternative"]["link"]
     lines = [f"{key.upper()} = {json.dumps(value)}\n" for key, value in values.items()]
-    return (
-        "# SPDX-License-Identifier: MIT\n"
-        f'"""The installed layout for the modules, which run on hosts that have no {LAYOUT_FILE}.\n\n'
-        "Generated from it by scripts/build-collection.py --layout-module: edit the JSON, never this file.\n"
-        '"""\n\n' + "".join(lines)
-    )
+    return LAYOUT_MODULE_HEADER + "".join(lines)
 
 
 def oldest_core_minor():
