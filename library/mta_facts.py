@@ -15,7 +15,7 @@ description:
   - Tells what C(/usr/sbin/sendmail) resolves to and who owns it, a package (C(dpkg-query -S)) or the
     alternatives system (C(update-alternatives --query sendmail)).
   - Reports the installed sendmail-shim version (C(__version__) of the installed package, read without
-    importing it) and whether the local swap package of the sendmail_shim role is installed, at which version.
+    importing it).
   - Tells whether systemd runs the host (the C(sd_booted) test), since how an MTA's services are handled
     depends on it (image builds and init-less containers have no running systemd).
   - Reports the state of the files and systemd units that replace the MTA (O(files), O(units)), so that a
@@ -37,10 +37,6 @@ options:
     description: Directory that holds the installed C(sendmail_shim) Python package.
     type: path
     default: /usr/local/lib/sendmail-shim
-  swap_package:
-    description: Name of the local package that replaces the MTA.
-    type: str
-    default: sendmail-shim-mta
   known_mta_packages:
     description:
       - MTA packages to report even when they do not provide C(mail-transport-agent) themselves
@@ -85,21 +81,21 @@ notes:
 
 EXAMPLES = r"""
 - name: Gather MTA facts
-  mta_facts:
+  mailshim.sendmail_shim.mta_facts:
     known_mta_packages: [exim4-base, exim4-config, postfix]
 
 - name: Show the packages that provide mail-transport-agent
   ansible.builtin.debug:
     msg: "{{ ansible_facts.mta_facts.mta_packages | map(attribute='name') | list }}"
 
-- name: Fail when /usr/sbin/sendmail is not the shim
+- name: Fail when /usr/sbin/sendmail is not the shim's launcher
   ansible.builtin.assert:
-    that: ansible_facts.mta_facts.sendmail.alternative.value == '/usr/local/sbin/sendmail-shim'
+    that: ansible_facts.mta_facts.sendmail.resolved == '/usr/local/libexec/sendmail-shim/sendmail'
 """
 
 RETURN = r"""
 mta_packages:
-  description: Installed packages that provide C(mail-transport-agent) (the swap package included).
+  description: Installed packages that provide C(mail-transport-agent) (sendmail-shim included).
   returned: always
   type: list
   elements: dict
@@ -128,7 +124,7 @@ sendmail:
     resolved:
       description: The path with every symbolic link resolved, or null when it does not exist.
       type: str
-      sample: /usr/local/sbin/sendmail-shim
+      sample: /usr/local/libexec/sendmail-shim/sendmail
     package:
       description: The package that owns O(sendmail_path) (C(dpkg-query -S)), or null.
       type: str
@@ -146,8 +142,8 @@ sendmail:
           description: Every registered choice with its priority and slaves.
           type: list
           elements: dict
-          sample: [{"path": "/usr/local/sbin/sendmail-shim", "priority": 100,
-                    "slaves": {"mailq": "/usr/local/sbin/sendmail-shim"}}]
+          sample: [{"path": "/usr/local/libexec/sendmail-shim/sendmail", "priority": 100,
+                    "slaves": {"mailq": "/usr/local/libexec/sendmail-shim/sendmail"}}]
 packages:
   description: >-
     Installed version of each package of O(packages), by name; null for one that is not installed (or has
@@ -181,14 +177,6 @@ shim_version:
   returned: always
   type: str
   sample: "1.0.0"
-swap_package:
-  description: The local swap package.
-  returned: always
-  type: dict
-  contains:
-    name: {description: O(swap_package)., type: str}
-    installed: {description: Whether it is installed., type: bool}
-    version: {description: "Installed version, or null.", type: str}
 """
 
 import hashlib
@@ -196,6 +184,20 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ..module_utils.sendmail_shim_layout import ALTERNATIVE_LINK, ALTERNATIVE_NAME, LIBDIR
+
+# Mirrors DOCUMENTATION's options (a unit test keeps the two equal, and the paths equal to the layout's).
+ARGUMENT_SPEC = {
+    "sendmail_path": {"type": "path", "default": ALTERNATIVE_LINK},
+    "alternative_name": {"type": "str", "default": ALTERNATIVE_NAME},
+    "shim_libdir": {"type": "path", "default": LIBDIR},
+    "known_mta_packages": {"type": "list", "elements": "str", "default": []},
+    "packages": {"type": "list", "elements": "str", "default": []},
+    "files": {"type": "list", "elements": "path", "default": []},
+    "units": {"type": "list", "elements": "str", "default": []},
+    "systemd_runtime_dir": {"type": "path", "default": "/run/systemd/system"},
+}
 
 # ${db:Status-Abbrev} is three letters: desired action, package status, error flag. The second letter
 # says what is on disk: "c" only configuration files, "n" nothing; anything else has files installed
@@ -352,8 +354,6 @@ def gather(module):
         if rc == 0:
             sendmail["alternative"] = parse_alternatives_query(out)
 
-    swap = packages.get(params["swap_package"])
-    swap_installed = swap is not None and swap["status"] == "installed"
     return {
         "mta_packages": mta_packages,
         "known_mta_packages": known,
@@ -369,29 +369,11 @@ def gather(module):
         "systemd_booted": os.path.isdir(module.params["systemd_runtime_dir"]),
         "architecture": architecture.strip(),
         "shim_version": read_shim_version(params["shim_libdir"]),
-        "swap_package": {
-            "name": params["swap_package"],
-            "installed": swap_installed,
-            "version": swap["version"] if swap_installed else None,
-        },
     }
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec={
-            "sendmail_path": {"type": "path", "default": "/usr/sbin/sendmail"},
-            "alternative_name": {"type": "str", "default": "sendmail"},
-            "shim_libdir": {"type": "path", "default": "/usr/local/lib/sendmail-shim"},
-            "swap_package": {"type": "str", "default": "sendmail-shim-mta"},
-            "known_mta_packages": {"type": "list", "elements": "str", "default": []},
-            "packages": {"type": "list", "elements": "str", "default": []},
-            "files": {"type": "list", "elements": "path", "default": []},
-            "units": {"type": "list", "elements": "str", "default": []},
-            "systemd_runtime_dir": {"type": "path", "default": "/run/systemd/system"},
-        },
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     # Stable, parseable output whatever the controller's locale.
     module.run_command_environ_update = {"LC_ALL": "C"}
     facts = gather(module)

@@ -51,7 +51,7 @@ options:
   launcher:
     description: The installed setuid launcher that O(sendmail) must resolve to.
     type: path
-    default: /usr/local/sbin/sendmail-shim
+    default: /usr/local/libexec/sendmail-shim/sendmail
   check_setuid:
     description:
       - Whether the launcher must be owned by root with the setuid bit, on a mount without C(nosuid).
@@ -91,21 +91,27 @@ notes:
 
 EXAMPLES = r"""
 - name: Probe the shim as nobody and as root
-  sendmail_probe:
+  mailshim.sendmail_shim.sendmail_probe:
   become: true
 
 - name: Probe as an application user, waiting longer on a slow host
-  sendmail_probe:
+  mailshim.sendmail_shim.sendmail_probe:
     users: [www-data]
     timeout: 60
   become: true
 
 - name: Collect the result without failing the host, to report all hosts together
-  sendmail_probe:
-    users: ["{{ verify_user }}", root]
+  mailshim.sendmail_shim.sendmail_probe:
+    users: ["{{ probe_user }}", root]
+  vars:
+    probe_user: daemon
   become: true
   register: probe
   failed_when: false
+
+- name: Show the one-line summary
+  ansible.builtin.debug:
+    msg: "{{ probe.summary }}"
 """
 
 RETURN = r"""
@@ -119,12 +125,14 @@ reasons:
   returned: always
   type: list
   elements: str
-  sample: ["/usr/sbin/sendmail resolves to /usr/sbin/exim4, not the launcher /usr/local/sbin/sendmail-shim"]
+  sample:
+    - "/usr/sbin/sendmail resolves to /usr/sbin/exim4, not the launcher
+      /usr/local/libexec/sendmail-shim/sendmail"
 sendmail_realpath:
   description: What O(sendmail) resolves to, or null when it does not exist.
   returned: always
   type: str
-  sample: /usr/local/sbin/sendmail-shim
+  sample: /usr/local/libexec/sendmail-shim/sendmail
 probes:
   description: One entry per user, in the order of O(users). Empty when nothing was sent.
   returned: always
@@ -176,15 +184,16 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ..module_utils.sendmail_shim_layout import ALTERNATIVE_LINK, LAUNCHER, LOG
 from ..module_utils.sendmail_shim_schema import ENTRY, SchemaError, get_field, view
 
-# Mirrors DOCUMENTATION's options (a unit test keeps the two equal).
+# Mirrors DOCUMENTATION's options (a unit test keeps the two equal, and the paths equal to the layout's).
 ARGUMENT_SPEC = {
     "users": {"type": "list", "elements": "str", "default": ["nobody", "root"]},
-    "sendmail": {"type": "path", "default": "/usr/sbin/sendmail"},
-    "launcher": {"type": "path", "default": "/usr/local/sbin/sendmail-shim"},
+    "sendmail": {"type": "path", "default": ALTERNATIVE_LINK},
+    "launcher": {"type": "path", "default": LAUNCHER},
     "check_setuid": {"type": "bool", "default": True},
-    "log": {"type": "path", "default": "/var/log/sendmail-shim/mail.ndjson"},
+    "log": {"type": "path", "default": LOG},
     "recipient": {"type": "str", "default": "root"},
     "timeout": {"type": "int", "default": 30},
     "entry": {"type": "str", "choices": ["recorder", "exec"]},
@@ -210,7 +219,8 @@ def link_chain(path):
 def preflight(sendmail, launcher, check_setuid):
     """Problems visible without sending: (reasons that make sending pointless, other reasons, realpath)."""
     if not os.path.lexists(sendmail):
-        return [f"{sendmail} does not exist: the shim is not installed (apply playbooks/site.yml)"], [], None
+        missing = f"{sendmail} does not exist: the shim is not installed (apply mailshim.sendmail_shim.site)"
+        return [missing], [], None
     realpath = os.path.realpath(sendmail)
     if not os.path.exists(realpath):
         return [f"{sendmail} is a dangling link: {link_chain(sendmail)}"], [], None

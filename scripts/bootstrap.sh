@@ -35,6 +35,19 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" >"$stamp"
 fi
 
+# The collection's oldest supported ansible-core, for tests/collection only (the tools stay on .venv's).
+old_core=.venv-ansible-2.18
+want=$(sha256sum requirements-ansible-2.18.txt | cut -d' ' -f1)
+stamp=$old_core/.requirements.sha256
+if [ ! -x "$old_core/bin/ansible-playbook" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: creating $old_core from requirements-ansible-2.18.txt"
+  /usr/bin/python3 -m venv "$old_core"
+  "$old_core/bin/pip" install -q --disable-pip-version-check -r requirements-ansible-2.18.txt \
+    2>/tmp/sendmail-shim-pip-2.18.log ||
+    { grep -v '^WARNING: Location' /tmp/sendmail-shim-pip-2.18.log >&2; exit 1; }
+  echo "$want" >"$stamp"
+fi
+
 # `ansible-test sanity --venv` (tests/collection) downloads a pip bootstrap script from a host that is not
 # reachable here; it takes a cached copy first. The stand-in bootstraps pip from Python's own ensurepip.
 pip_version=$(.venv/bin/python -c 'import types

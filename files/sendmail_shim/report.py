@@ -14,10 +14,9 @@ import sys
 import time
 
 from sendmail_shim import config, schema
+from sendmail_shim.fleet import NAMED_PROBLEMS, OTHER, cell, fleet, fleet_table
 
 KEYS = ("host", "user", "parent", "kind")
-NAMED_PROBLEMS = 20
-OTHER = "other"
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 
 
@@ -189,11 +188,6 @@ class Report:
         }
 
 
-def _cell(value, width):
-    text = "-" if value is None else str(value)
-    return text if len(text) <= width else text[: width - 1] + "~"
-
-
 def table(report, out, *, top=None):
     rows = report.rows()
     shown = rows[:top] if top else rows
@@ -204,8 +198,8 @@ def table(report, out, *, top=None):
     out.write("  example subject\n")
     for row in shown:
         cells = [f"{row['count']:>8}", f"{row['first_seen']:<19}", f"{row['last_seen']:<19}"]
-        cells += [f"{_cell(row[key], widths[key]):<{widths[key]}}" for key in report.by]
-        cells.append(_cell(row["example_subject"], 80))
+        cells += [f"{cell(row[key], widths[key]):<{widths[key]}}" for key in report.by]
+        cells.append(cell(row["example_subject"], 80))
         out.write("  ".join(cells) + "\n")
     hidden = sum(row["count"] for row in rows[len(shown) :])
     if report.other or hidden:
@@ -215,78 +209,6 @@ def table(report, out, *, top=None):
     if report.excluded:
         out.write(f" ({report.excluded} more excluded)")
     out.write("\n")
-
-
-def fleet(docs, top=None):
-    """One fleet table from the --json reports of many hosts ({host: report or its text}), by kind.
-
-    Each row: count, kind, kind_template, example_subject, first/last seen, and the hosts, users and
-    parent processes behind it with their counts, largest first. The hosts' reports must be by kind.
-    """
-    kinds = {}
-    totals = {"records": 0, "other": 0, "excluded": 0, "unparsable": 0}
-    unparsable = []
-    for host, doc in sorted(docs.items()):
-        if isinstance(doc, str):
-            doc = json.loads(doc)  # noqa: PLW2901 - a host's --json output as it printed it
-        for name in ("records", "excluded"):
-            totals[name] += doc.get(name, 0)
-        totals["other"] += doc.get("other", {}).get("count", 0)
-        totals["unparsable"] += doc.get("unparsable", {}).get("count", 0)
-        unparsable += [f"{host}: {where}" for where in doc.get("unparsable", {}).get("named", [])]
-        for row in doc.get("rows", []):
-            merged = kinds.setdefault(
-                row["kind"],
-                {
-                    "kind": row["kind"],
-                    "kind_template": row.get("kind_template"),
-                    "example_subject": row.get("example_subject"),
-                    "count": 0,
-                    "first_seen": row["first_seen"],
-                    "last_seen": row["last_seen"],
-                    "hosts": {},
-                    "users": {},
-                    "parents": {},
-                },
-            )
-            merged["count"] += row["count"]
-            merged["first_seen"] = min(merged["first_seen"], row["first_seen"])
-            merged["last_seen"] = max(merged["last_seen"], row["last_seen"])
-            for key, field in (("hosts", host), ("users", row.get("user")), ("parents", row.get("parent"))):
-                label = "-" if field is None else str(field)
-                merged[key][label] = merged[key].get(label, 0) + row["count"]
-    rows = sorted(kinds.values(), key=lambda row: (-row["count"], row["kind"]))
-    for row in rows:
-        for key in ("hosts", "users", "parents"):
-            row[key] = [
-                {"name": k, "count": v} for k, v in sorted(row[key].items(), key=lambda kv: (-kv[1], kv[0]))
-            ]
-    shown, rest = (rows[:top], rows[top:]) if top else (rows, [])
-    totals["other"] += sum(row["count"] for row in rest)
-    return {"rows": shown, "hosts": len(docs), **totals, "unparsable_named": unparsable[:NAMED_PROBLEMS]}
-
-
-def _counted(entries, limit=3):
-    names = [f"{entry['name']} ({entry['count']})" for entry in entries[:limit]]
-    if len(entries) > limit:
-        names.append(f"+{len(entries) - limit} more")
-    return ", ".join(names)
-
-
-def fleet_table(merged, out):
-    out.write(f"{'count':>8}  {'kind':<12}  {'template':<44}  hosts; users; parent processes\n")
-    for row in merged["rows"]:
-        who = "; ".join(_counted(row[key]) for key in ("hosts", "users", "parents"))
-        out.write(f"{row['count']:>8}  {row['kind']:<12}  {_cell(row['kind_template'], 44):<44}  {who}\n")
-    if merged["other"]:
-        out.write(f"{merged['other']:>8}  {OTHER}\n")
-    out.write(f"{merged['records']:>8}  records on {merged['hosts']} hosts")
-    if merged["excluded"]:
-        out.write(f" ({merged['excluded']} more excluded)")
-    out.write("\n")
-    if merged["unparsable"]:
-        named = ", ".join(merged["unparsable_named"][:5])
-        out.write(f"{merged['unparsable']:>8}  unparsable lines, not counted: {named}\n")
 
 
 def arguments(argv):

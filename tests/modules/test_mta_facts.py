@@ -7,6 +7,7 @@ import sys
 
 import mta_facts
 import pytest
+import yaml
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
@@ -19,13 +20,13 @@ DPKG_EXIM = (
     "postfix\t3.7.11-0+deb12u1\tun \t\n"
     "libc6:amd64\t2.36-9+deb12u9\tii \t\n"
 )
-# After the swap: exim's packages left their configuration, the swap package provides the MTA.
+# After the swap: exim's packages left their configuration, the shim's package provides the MTA.
 DPKG_SWAPPED = (
     "bsd-mailx\t8.1.2-0.20220412cvs-1\tii \tmail-reader, mailx\n"
     "exim4-base\t4.96-15+deb12u10\trc \t\n"
     "exim4-config\t4.96-15+deb12u10\trc \texim4-config-2\n"
     "exim4-daemon-light\t4.96-15+deb12u10\trc \tdefault-mta, mail-transport-agent\n"
-    "sendmail-shim-mta\t1+30239bcfc5\tii \tmail-transport-agent\n"
+    "sendmail-shim\t1.1.0\tii \tmail-transport-agent\n"
 )
 DPKG_S_EXIM = "exim4-daemon-light: /usr/sbin/sendmail\n"
 ALTERNATIVES = """Name: sendmail
@@ -35,15 +36,15 @@ Slaves:
  newaliases /usr/sbin/newaliases
  sendmail-lib /usr/lib/sendmail
 Status: manual
-Best: /usr/local/sbin/sendmail-shim
-Value: /usr/local/sbin/sendmail-shim
+Best: /usr/local/libexec/sendmail-shim/sendmail
+Value: /usr/local/libexec/sendmail-shim/sendmail
 
-Alternative: /usr/local/sbin/sendmail-shim
+Alternative: /usr/local/libexec/sendmail-shim/sendmail
 Priority: 100
 Slaves:
- mailq /usr/local/sbin/sendmail-shim
- newaliases /usr/local/sbin/sendmail-shim
- sendmail-lib /usr/local/sbin/sendmail-shim
+ mailq /usr/local/libexec/sendmail-shim/sendmail
+ newaliases /usr/local/libexec/sendmail-shim/sendmail
+ sendmail-lib /usr/local/libexec/sendmail-shim/sendmail
 """
 
 
@@ -55,7 +56,6 @@ class FakeModule:
             "sendmail_path": "/usr/sbin/sendmail",
             "alternative_name": "sendmail",
             "shim_libdir": "/nonexistent",
-            "swap_package": "sendmail-shim-mta",
             "known_mta_packages": [],
             "packages": [],
             "systemd_runtime_dir": "/nonexistent",
@@ -121,7 +121,6 @@ def test_exim_host(tmp_path):
     assert facts["sendmail"]["is_link"] is True
     assert facts["sendmail"]["resolved"] == "/usr/bin/true"
     assert facts["sendmail"]["alternative"] is None
-    assert facts["swap_package"] == {"name": "sendmail-shim-mta", "installed": False, "version": None}
     assert facts["shim_version"] is None
     assert facts["architecture"] == "arm64"
 
@@ -134,40 +133,35 @@ def test_swapped_host(tmp_path):
         answers(DPKG_SWAPPED, alternatives=(0, ALTERNATIVES, "")),
     )
     facts = mta_facts.gather(module)
-    assert [p["name"] for p in facts["mta_packages"]] == ["sendmail-shim-mta"]
+    assert [p["name"] for p in facts["mta_packages"]] == ["sendmail-shim"]
     assert facts["known_mta_packages"] == [
         {"name": "exim4-base", "version": "4.96-15+deb12u10", "status": "config-files"}
     ]
-    assert facts["swap_package"] == {
-        "name": "sendmail-shim-mta",
-        "installed": True,
-        "version": "1+30239bcfc5",
-    }
     assert facts["shim_version"] == "1.2.3"
     assert facts["sendmail"]["exists"] is False
     assert facts["sendmail"]["resolved"] is None
     alternative = facts["sendmail"]["alternative"]
-    assert alternative["value"] == "/usr/local/sbin/sendmail-shim"
+    assert alternative["value"] == "/usr/local/libexec/sendmail-shim/sendmail"
     assert alternative["status"] == "manual"
     assert alternative["alternatives"] == [
         {
-            "path": "/usr/local/sbin/sendmail-shim",
+            "path": "/usr/local/libexec/sendmail-shim/sendmail",
             "priority": 100,
             "slaves": {
-                "mailq": "/usr/local/sbin/sendmail-shim",
-                "newaliases": "/usr/local/sbin/sendmail-shim",
-                "sendmail-lib": "/usr/local/sbin/sendmail-shim",
+                "mailq": "/usr/local/libexec/sendmail-shim/sendmail",
+                "newaliases": "/usr/local/libexec/sendmail-shim/sendmail",
+                "sendmail-lib": "/usr/local/libexec/sendmail-shim/sendmail",
             },
         }
     ]
 
 
 def test_packages_report_installed_versions_only():
-    module = FakeModule({"packages": ["bsd-mailx", "exim4-base", "sendmail-shim"]}, answers(DPKG_SWAPPED))
+    module = FakeModule({"packages": ["bsd-mailx", "exim4-base", "rsyslog"]}, answers(DPKG_SWAPPED))
     assert mta_facts.gather(module)["packages"] == {
         "bsd-mailx": "8.1.2-0.20220412cvs-1",
         "exim4-base": None,  # configuration files only
-        "sendmail-shim": None,  # unknown to dpkg
+        "rsyslog": None,  # unknown to dpkg
     }
 
 
@@ -261,5 +255,17 @@ def test_module_returns_facts_in_check_mode(monkeypatch, capsys):
     assert exited.value.code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["changed"] is False
-    assert result["ansible_facts"]["mta_facts"]["swap_package"]["installed"] is True
+    assert result["ansible_facts"]["mta_facts"]["packages"] == {}
     assert result["mta_packages"] == result["ansible_facts"]["mta_facts"]["mta_packages"]
+
+
+def test_documentation_matches_the_argument_spec():
+    doc = yaml.safe_load(mta_facts.DOCUMENTATION)
+    assert doc["module"] == "mta_facts"
+    documented = {
+        name: {k: v for k, v in option.items() if k in ("type", "elements", "default", "choices")}
+        for name, option in doc["options"].items()
+    }
+    assert documented == mta_facts.ARGUMENT_SPEC
+    returned = yaml.safe_load(mta_facts.RETURN)
+    assert set(returned) == set(mta_facts.gather(FakeModule({}, answers(DPKG_SWAPPED))))

@@ -95,7 +95,7 @@ touch {marker}
 
 ME = pwd.getpwuid(os.geteuid()).pw_name
 PROBE_PREFIX = "sendmail-probe-test"
-NOT_INSTALLED = "{} does not exist: the shim is not installed (apply playbooks/site.yml)"
+NOT_INSTALLED = "{} does not exist: the shim is not installed (apply mailshim.sendmail_shim.site)"
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
 
 

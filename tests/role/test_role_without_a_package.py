@@ -58,14 +58,16 @@ def fatal_message(tmp_path, **role_vars) -> str:
     return message
 
 
-def test_no_deb_of_the_hosts_architecture_fails_saying_make_package(tmp_path):
+def test_no_deb_of_the_hosts_architecture_fails_naming_both_ways_to_a_package(tmp_path):
     dist = tmp_path / "dist"
     dist.mkdir()
     (dist / f"unrelated_1.0_{HOST_ARCH}.deb").write_bytes(b"")
     (dist / f"sendmail-shim_1.0_{OTHER_ARCH}.deb").write_bytes(b"")
     message = fatal_message(tmp_path, sendmail_shim_package_dist_dir=str(dist))
     assert message.startswith(
-        f"No sendmail-shim_*_{HOST_ARCH}.deb in {dist}: run `make package` in the sendmail-shim checkout"
+        f"No sendmail-shim_*_{HOST_ARCH}.deb in {dist}: set sendmail_shim_package_source: repository (with "
+        "sendmail_shim_repository_url and sendmail_shim_repository_key) to install from the release's apt "
+        f"repository, or sendmail_shim_package_deb to the release's {HOST_ARCH} .deb"
     )
 
 

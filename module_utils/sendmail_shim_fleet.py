@@ -1,0 +1,1 @@
+../files/sendmail_shim/fleet.py
