@@ -19,8 +19,8 @@ repo=localhost/sendmail-shim-test/debian
 revision=3
 packages=systemd,systemd-sysv,python3,sudo,cron
 # apt runs about 20 times slower under emulation, so the arm64 host comes with the MTA and mail client
-# that the amd64 scenarios install in prepare. They go in with apt once the base system is configured:
-# exim4-config's check fails while debootstrap still configures the base packages.
+# that the amd64 scenarios install in prepare. They go in with apt once the base system is configured,
+# with /proc mounted: without it exim4-config's check of its configuration fails under qemu-user.
 emulated_packages=(exim4-daemon-light bsd-mailx)
 
 tags=("$@")
@@ -43,14 +43,17 @@ for tag in "${tags[@]}"; do
   fi
   start=$SECONDS
   root=$(mktemp -d "/var/tmp/sendmail-shim-rootfs-$tag.XXXXXX")
-  trap 'rm -rf "$root"' EXIT
+  trap 'umount "$root/proc" 2>/dev/null; rm -rf "$root"' EXIT
   echo "building $repo:$tag with debootstrap from ${mirror:-its default mirror}"
   # debootstrap writes the sources.list for the mirror it used.
   {
     debootstrap --variant=minbase "${arch_args[@]}" --include="$packages" "$suite" "$root" ${mirror:+"$mirror"} &&
       if [ ${#extra_packages[@]} -gt 0 ]; then
-        DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q --no-install-recommends \
-          "${extra_packages[@]}"
+        mount -t proc proc "$root/proc" &&
+          DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q "${extra_packages[@]}"
+        installed=$?
+        umount "$root/proc"
+        [ "$installed" -eq 0 ]
       fi
   } >"$root.log" 2>&1 || {
     tail -n 30 "$root.log" >&2
