@@ -20,7 +20,8 @@ revision=3
 packages=systemd,systemd-sysv,python3,sudo,cron
 # apt runs about 20 times slower under emulation, so the arm64 host comes with the MTA and mail client
 # that the amd64 scenarios install in prepare. They go in with apt once the base system is configured,
-# with /proc mounted: without it exim4-config's check of its configuration fails under qemu-user.
+# without Recommends and with /proc mounted: otherwise exim4-config's check of its configuration fails
+# under qemu-user ("user mail was not found").
 emulated_packages=(exim4-daemon-light bsd-mailx)
 
 tags=("$@")
@@ -50,7 +51,8 @@ for tag in "${tags[@]}"; do
     debootstrap --variant=minbase "${arch_args[@]}" --include="$packages" "$suite" "$root" ${mirror:+"$mirror"} &&
       if [ ${#extra_packages[@]} -gt 0 ]; then
         mount -t proc proc "$root/proc" &&
-          DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q "${extra_packages[@]}"
+          DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q --no-install-recommends \
+            "${extra_packages[@]}"
         installed=$?
         umount "$root/proc"
         [ "$installed" -eq 0 ]
