@@ -83,3 +83,5 @@ bench: bootstrap images package
 
 clean: demo-clean
 	rm -rf .venv .cache dist
+	@# Bootstrap's qemu-aarch64 registration is host-wide kernel state: Debian's comes back.
+	[ "$$(id -u)" -ne 0 ] || scripts/binfmt-arm64.sh restore

@@ -473,6 +473,9 @@ METHOD_NOTES = [
     "fleet figures are not measured.",
     "- Timings are wall-clock from inside the containers (`bench/sender.py`); podman's own overhead is "
     "only in the fleet figures, where it is what ansible pays per task.",
+    "- Every figure is native amd64. The tests' arm64 host is emulated with qemu-user (docs/arm64.md), "
+    "where apt runs about 20 times slower: its times are not performance figures, and `make bench` does "
+    "not run there.",
     "",
 ]
 

@@ -1,9 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Golden AMI with sendmail-shim baked in: a stock Debian AMI, playbooks/site.yml applied in its
-# image-build flavour, then snapshotted. See README.md in this directory.
-#
-#   packer init packer/
-#   packer build -var region=eu-west-1 packer/
+# image-build flavour, then snapshotted. The commands that build it, and the Packer version they are
+# tested with, open README.md in this directory.
 
 variable "region" {
   type        = string
@@ -25,8 +23,9 @@ variable "source_ami_name" {
 }
 
 variable "source_ami_architecture" {
-  type    = string
-  default = "x86_64"
+  type        = string
+  default     = "x86_64"
+  description = "AMI architecture: x86_64, or arm64 for Graviton (with an arm64 name and instance type, README.md)."
 }
 
 variable "instance_type" {

@@ -58,3 +58,17 @@ if ! cmp -s scripts/ansible-test-get-pip.py "$get_pip"; then
   mkdir -p "$(dirname "$get_pip")"
   cp scripts/ansible-test-get-pip.py "$get_pip"
 fi
+
+# The emulated arm64 host (docs/arm64.md): qemu-aarch64 in binfmt_misc with flags OCF. Host-wide kernel
+# state, which scripts/binfmt-arm64.sh says when it changes it; `make clean` restores Debian's registration.
+emulation_missing=()
+for pkg in qemu-user-static binfmt-support; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || emulation_missing+=("$pkg")
+done
+if [ ${#emulation_missing[@]} -gt 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "bootstrap: need root to install: ${emulation_missing[*]}" >&2; exit 1; }
+  echo "bootstrap: installing ${emulation_missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${emulation_missing[@]}" >/dev/null
+fi
+[ "$(id -u)" -ne 0 ] || scripts/binfmt-arm64.sh register

@@ -26,15 +26,21 @@ _spec = importlib.util.spec_from_file_location(
 )
 debian_version = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(debian_version)
-# The controller's architecture, which the test containers share: dist/ holds every architecture's build.
-ARCH = subprocess.run(
+# The controller's architecture, which the test containers share unless a scenario emulates another
+# (sst_architecture): dist/ holds every architecture's build.
+CONTROLLER_ARCH = subprocess.run(
     ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
 ).stdout.strip()
 
 
-def newest_deb() -> str:
-    """The newest .deb of dist/ for the hosts' architecture by Debian version order, as the role picks it."""
-    return debian_version.newest_deb(glob.glob(str(REPO / "dist" / f"{PACKAGE}_*_{ARCH}.deb")))
+def expected_arch(host):
+    """The Debian architecture that the scenario built its host for."""
+    return host_vars(host).get("sst_architecture", CONTROLLER_ARCH)
+
+
+def newest_deb(arch) -> str:
+    """The newest .deb of dist/ for arch by Debian version order, as the role picks it."""
+    return debian_version.newest_deb(glob.glob(str(REPO / "dist" / f"{PACKAGE}_*_{arch}.deb")))
 
 
 # The installed layout's one home.
@@ -113,16 +119,34 @@ def read_records(host, path=LOG):
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def wait_for_record(host, needle, timeout=30.0, path=LOG):
-    """The first record whose raw message contains needle, waiting up to timeout seconds."""
+def wait_for_record(host, needle, timeout=30.0, path=LOG, entry=None):
+    """The first record whose raw message contains needle (and that came in by entry, when given: a cron
+    job sends the same message every minute), waiting up to timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
         for record in read_records(host, path):
-            if needle in record.get("message", ""):
+            came_by = record.get("sendmail_shim", {}).get("entry")
+            if needle in record.get("message", "") and entry in (None, came_by):
                 return record
         if time.monotonic() > deadline:
-            pytest.fail(f"no record containing {needle!r} in {path} after {timeout:.0f} s")
+            pytest.fail(f"no record containing {needle!r} (entry {entry}) in {path} after {timeout:.0f} s")
         time.sleep(2)
+
+
+@pytest.fixture(params=["as_configured", "exec_path"])
+def mail_entry(request, shim_host):
+    """The entry that a caller's mail takes, once as the host is configured and, where the scenario sets
+    sst_exec_path_callers, once more through the launcher's exec path with the recorder's socket stopped."""
+    if request.param == "as_configured":
+        yield expected_entry(shim_host)
+        return
+    if not (host_vars(shim_host).get("sst_exec_path_callers") and recorder_on(shim_host)):
+        pytest.skip("callers take the exec path where the scenario sets sst_exec_path_callers")
+    shim_host.check_output(f"systemctl stop {LAYOUT['recorder_socket']}")
+    try:
+        yield "exec"
+    finally:
+        shim_host.check_output(f"systemctl start {LAYOUT['recorder_socket']}")
 
 
 def process_names(host):

@@ -21,6 +21,7 @@ from conftest import (
     TEST_USER,
     as_user,
     debian_version,
+    expected_arch,
     expected_entry,
     host_vars,
     listening_tcp_ports,
@@ -61,8 +62,11 @@ def test_mail_clients_are_still_installed(shim_host):
         assert shim_host.package(package).is_installed, package
 
 
-def test_the_package_is_installed_and_owns_the_shim_and_the_launcher(shim_host):
+def test_the_package_is_installed_for_the_hosts_architecture_and_owns_the_shim_and_the_launcher(shim_host):
+    assert shim_host.check_output("dpkg --print-architecture") == expected_arch(shim_host)
     assert shim_host.package(PACKAGE).is_installed
+    installed_arch = shim_host.check_output(f"dpkg-query --showformat '${{Architecture}}' --show {PACKAGE}")
+    assert installed_arch == expected_arch(shim_host)
     for path in (LAUNCHER, f"{SHIM_DIR}/__main__.py", CONFIG):
         assert shim_host.check_output(f"dpkg-query --search {path}").split(":")[0] == PACKAGE, path
 
@@ -84,7 +88,7 @@ def test_the_package_came_from_the_source_the_role_was_given(shim_host):
         assert (key.user, key.group, key.mode) == ("root", "root", 0o644)
     else:
         # The newest .deb of dist/ for the host's architecture, the role's default.
-        assert installed == debian_version.deb_version(newest_deb())
+        assert installed == debian_version.deb_version(newest_deb(expected_arch(shim_host)))
 
 
 def test_no_other_repository_supplies_the_package_under_the_pin(shim_host):
@@ -150,25 +154,23 @@ def test_unprivileged_user_cannot_read_the_log(shim_host):
     assert "Permission denied" in result.stderr
 
 
-def test_sudo_refusal_is_mailed_with_the_callers_identity(shim_host):
+def test_sudo_refusal_is_mailed_with_the_callers_identity(shim_host, mail_entry):
     refused = token("sudo")
     shim_host.run(as_user(TEST_USER, f"echo {TEST_PASSWORD} | sudo -S -k /bin/echo {refused}"))
-    record = wait_for_record(shim_host, refused)
+    record = wait_for_record(shim_host, refused, entry=mail_entry)
     assert "user NOT in sudoers" in record["message"]
     assert TEST_USER in record["message"]
     assert record["process"]["parent"]["name"] == "sudo"
     assert record["user"]["id"] == str(uid_of(shim_host, TEST_USER))
-    assert record["sendmail_shim"]["entry"] == expected_entry(shim_host)
     assert record["user"]["name"] == TEST_USER
     assert "-t" in record["process"]["args"]
 
 
-def test_cron_job_output_is_mailed_as_the_jobs_user(shim_host, cron_tokens):
+def test_cron_job_output_is_mailed_as_the_jobs_user(shim_host, cron_tokens, mail_entry):
     cron_token = cron_tokens[host_vars(shim_host)["inventory_hostname"]]
-    record = wait_for_record(shim_host, cron_token, timeout=90)
+    record = wait_for_record(shim_host, cron_token, timeout=90, entry=mail_entry)
     assert record["user"]["id"] == str(uid_of(shim_host, TEST_USER))
     assert record["process"]["parent"]["name"] == "cron"
-    assert record["sendmail_shim"]["entry"] == expected_entry(shim_host)
     assert record["email"]["subject"].startswith(f"Cron <{TEST_USER}@")
     assert "-FCronDaemon" in record["process"]["args"]
 
