@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Exit statuses, as sysexits.h numbers them: the one home of those the shim, the recorder and the config
 check return. docs/design.md says when each is given."""
 
