@@ -9,8 +9,6 @@ UID:GID, as the package's socket unit does (SocketUser, SocketGroup, SocketMode)
 process's ids: to run it as another user, start it under setpriv.
 """
 
-# SPDX-License-Identifier: MIT
-
 import os
 import socket
 import stat
